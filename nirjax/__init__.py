@@ -1,0 +1,44 @@
+"""nirjax: a JAX-native, differentiable executor for the Neuromorphic Intermediate Representation.
+
+    graph = nirjax.from_nir("model.nir", dt=1e-4)
+    ys = graph(xs)                       # (T, *input_shape) -> (T, *output_shape)
+    ys = jax.vmap(graph)(batch)          # a batch
+"""
+
+from ._graph import Graph as Graph, RunResult as RunResult
+from ._export import load as load, to_nir as to_nir, write as write
+from ._import import from_nir as from_nir, read as read
+from ._options import Options as Options
+from ._registry import (
+    ImportContext as ImportContext,
+    module_to_nir as module_to_nir,
+    nir_to_module as nir_to_module,
+)
+from ._surrogate import (
+    SURROGATES as SURROGATES,
+    Surrogate as Surrogate,
+    register_surrogate as register_surrogate,
+)
+from .primitives import (
+    IF as IF,
+    LI as LI,
+    LIF as LIF,
+    Affine as Affine,
+    AvgPool2d as AvgPool2d,
+    Conv1d as Conv1d,
+    Conv2d as Conv2d,
+    CubaLI as CubaLI,
+    CubaLIF as CubaLIF,
+    Delay as Delay,
+    Flatten as Flatten,
+    I as I,
+    Input as Input,
+    Linear as Linear,
+    Output as Output,
+    Primitive as Primitive,
+    Scale as Scale,
+    SumPool2d as SumPool2d,
+    Threshold as Threshold,
+)
+
+__version__ = "0.1.0"
