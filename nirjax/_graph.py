@@ -27,7 +27,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from ._options import Options
-from .primitives._base import Primitive, Shape
+from .primitives._base import Primitive
 from .primitives._io import Input, Output
 
 

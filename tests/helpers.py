@@ -26,7 +26,9 @@ def tree_allclose(a, b, rtol=1e-5, atol=1e-6) -> bool:
     lb, tb = jax.tree.flatten(b)
     if ta != tb:
         return False
-    return all(np.allclose(np.asarray(x), np.asarray(y), rtol=rtol, atol=atol) for x, y in zip(la, lb))
+    return all(
+        np.allclose(np.asarray(x), np.asarray(y), rtol=rtol, atol=atol) for x, y in zip(la, lb)
+    )
 
 
 def spikes(key, shape, p=0.2) -> jax.Array:

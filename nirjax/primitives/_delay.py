@@ -47,7 +47,7 @@ class Delay(Primitive):
     - `max_steps`: the longest delay in steps (static; sets the buffer length).
     """
 
-    delay: Float[Array, "..."]
+    delay: Float[Array, ...]
     dt: float = eqx.field(static=True)
     max_steps: int = eqx.field(static=True)
     stateful: ClassVar[bool] = True
@@ -86,7 +86,8 @@ class Delay(Primitive):
 @nir_to_module.register
 def _(node: nir.Delay, ctx: ImportContext) -> Delay:
     delay = ctx.param(node, "delay")
-    steps = delay_steps(np.asarray(node.delay), ctx.options.dt, ctx.options.delay_rounding, ctx.name)
+    opts = ctx.options
+    steps = delay_steps(np.asarray(node.delay), opts.dt, opts.delay_rounding, ctx.name)
     return Delay(delay, dt=ctx.options.dt, max_steps=int(steps.max(initial=0)))
 
 

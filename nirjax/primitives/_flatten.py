@@ -43,7 +43,8 @@ class Flatten(Primitive):
         return x.reshape(flatten_shape(x.shape, self.start_dim, self.end_dim))
 
     def apply_sequence(self, xs):
-        return xs.reshape((xs.shape[0],) + flatten_shape(xs.shape[1:], self.start_dim, self.end_dim))
+        shape = flatten_shape(xs.shape[1:], self.start_dim, self.end_dim)
+        return xs.reshape((xs.shape[0],) + shape)
 
     def expected_input_shape(self) -> Shape | None:
         return self.input_shape

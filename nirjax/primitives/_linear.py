@@ -70,7 +70,7 @@ class Scale(Primitive):
     - `scale`: the per-neuron factor, with the input's shape.
     """
 
-    scale: Float[Array, "..."]
+    scale: Float[Array, ...]
     elementwise: ClassVar[bool] = True
 
     def __call__(self, x):

@@ -116,7 +116,7 @@ class I(_Neuron):  # noqa: E742 - NIR's name
     **Arguments:** `r` (per neuron), `options`. **Returns:** v, with the input's shape.
     """
 
-    r: Float[Array, "..."]
+    r: Float[Array, ...]
     _fields: ClassVar[tuple[str, ...]] = ("r",)
 
     def _advance(self, c, state, x):
@@ -134,9 +134,9 @@ class IF(_Neuron):
     **Returns:** spikes z (0 or 1), with the input's shape.
     """
 
-    r: Float[Array, "..."]
-    v_threshold: Float[Array, "..."]
-    v_reset: Float[Array, "..."]
+    r: Float[Array, ...]
+    v_threshold: Float[Array, ...]
+    v_reset: Float[Array, ...]
     _fields: ClassVar[tuple[str, ...]] = ("r", "v_threshold", "v_reset")
 
     def _advance(self, c, state, x):
@@ -163,9 +163,9 @@ class LI(_Neuron):
     **Returns:** v, with the input's shape.
     """
 
-    tau: Float[Array, "..."]
-    r: Float[Array, "..."]
-    v_leak: Float[Array, "..."]
+    tau: Float[Array, ...]
+    r: Float[Array, ...]
+    v_leak: Float[Array, ...]
     _fields: ClassVar[tuple[str, ...]] = ("tau", "r", "v_leak")
 
     def _coefficients(self):
@@ -189,11 +189,11 @@ class LIF(_Neuron):
     `options`. **Returns:** spikes z (0 or 1), with the input's shape.
     """
 
-    tau: Float[Array, "..."]
-    r: Float[Array, "..."]
-    v_leak: Float[Array, "..."]
-    v_threshold: Float[Array, "..."]
-    v_reset: Float[Array, "..."]
+    tau: Float[Array, ...]
+    r: Float[Array, ...]
+    v_leak: Float[Array, ...]
+    v_threshold: Float[Array, ...]
+    v_reset: Float[Array, ...]
     _fields: ClassVar[tuple[str, ...]] = ("tau", "r", "v_leak", "v_threshold", "v_reset")
 
     def _coefficients(self):
@@ -249,11 +249,11 @@ class CubaLI(_Neuron):
     **Returns:** v, with the input's shape. State: `{"I", "v"}`.
     """
 
-    tau_syn: Float[Array, "..."]
-    tau_mem: Float[Array, "..."]
-    r: Float[Array, "..."]
-    v_leak: Float[Array, "..."]
-    w_in: Float[Array, "..."]
+    tau_syn: Float[Array, ...]
+    tau_mem: Float[Array, ...]
+    r: Float[Array, ...]
+    v_leak: Float[Array, ...]
+    w_in: Float[Array, ...]
     _state_vars: ClassVar[tuple[str, ...]] = ("I", "v")
     _fields: ClassVar[tuple[str, ...]] = ("tau_syn", "tau_mem", "r", "v_leak", "w_in")
 
@@ -278,13 +278,13 @@ class CubaLIF(_Neuron):
     (per neuron), `options`. **Returns:** spikes z. State: `{"I", "v"}`.
     """
 
-    tau_syn: Float[Array, "..."]
-    tau_mem: Float[Array, "..."]
-    r: Float[Array, "..."]
-    v_leak: Float[Array, "..."]
-    v_threshold: Float[Array, "..."]
-    v_reset: Float[Array, "..."]
-    w_in: Float[Array, "..."]
+    tau_syn: Float[Array, ...]
+    tau_mem: Float[Array, ...]
+    r: Float[Array, ...]
+    v_leak: Float[Array, ...]
+    v_threshold: Float[Array, ...]
+    v_reset: Float[Array, ...]
+    w_in: Float[Array, ...]
     _state_vars: ClassVar[tuple[str, ...]] = ("I", "v")
     _fields: ClassVar[tuple[str, ...]] = (
         "tau_syn", "tau_mem", "r", "v_leak", "v_threshold", "v_reset", "w_in",

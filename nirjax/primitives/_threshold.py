@@ -25,7 +25,7 @@ class Threshold(Primitive):
     - `surrogate`: the surrogate gradient family (`nirjax.Surrogate`).
     """
 
-    threshold: Float[Array, "..."]
+    threshold: Float[Array, ...]
     surrogate: Surrogate = eqx.field(static=True, default_factory=Surrogate)
     elementwise: ClassVar[bool] = True
 
