@@ -1,0 +1,615 @@
+r"""The training loop: jit-compiled optax steps over vmapped batches, seeded shuffling,
+evaluation, early stopping, a progress bar, atomic checkpoints that resume exactly, and a JSON
+metrics log.
+
+One step, for a batch $\{(x_b, y_b)\}_{b=1}^B$ and trainable (unconstrained) parameters
+$\theta$:
+
+$$L(\theta) = \frac1B\sum_b \ell\big(G_{c(\theta)}(x_b), y_b\big)
+  + \lambda\,\frac1B\sum_b \sum_{n \in \text{reg}} R(s^{(n)}_b),$$
+
+with $G$ the graph with constrained parameters $c(\theta)$ (see `training.apply_params`),
+$\ell$ the loss, $R$ the firing-rate regularizer on the recorded spikes of the nodes in `reg`.
+Then $\theta \leftarrow \theta + \mathrm{optax\ update}(\nabla_\theta L)$.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import io
+import json
+import os
+import tempfile
+import time
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+
+import nirjax
+
+from ._datasets import SpikeDataset
+from ._losses import (
+    cross_entropy_counts,
+    cross_entropy_membrane,
+    firing_rate_regularizer,
+    mse,
+    van_rossum_distance,
+)
+from ._params import DEFAULT_TRAINABLE, apply_params, init_params, select_trainable
+
+__all__ = ["TrainConfig", "FitResult", "fit", "evaluate", "predict", "LOSSES", "default_loss"]
+
+LOSSES = ("counts", "membrane_max", "membrane_last", "membrane_mean", "mse", "van_rossum")
+CHECKPOINT = "checkpoint.npz"
+METRICS = "metrics.json"
+
+
+@dataclasses.dataclass(frozen=True)
+class TrainConfig:
+    """Settings of `fit`.
+
+    **Arguments:**
+
+    - `epochs`, `batch_size`, `lr` (peak learning rate of Adam), `seed` (shuffling).
+    - `loss`: one of `LOSSES`: `"counts"` (cross-entropy on output spike counts),
+      `"membrane_max"` / `"membrane_last"` / `"membrane_mean"` (cross-entropy on the reduced
+      readout membrane), `"mse"` / `"van_rossum"` (to target traces).
+    - `schedule`: `"cosine"` (decay to 0 over all steps) or `"constant"`.
+    - `warmup_epochs`: linear warm-up length (cosine schedule only).
+    - `weight_decay`: decoupled weight decay (AdamW) if > 0.
+    - `grad_clip`: global-norm clipping if not None.
+    - `train`, `train_nodes`, `freeze`: what trains (see `select_trainable`).
+    - `reg_nodes`, `reg_weight`, `target_rate`, `reg_mode`: a firing-rate regularizer on the
+      spikes of the named nodes (off if `reg_weight == 0`).
+    - `patience`: stop after this many epochs without a better validation score (None: never).
+    - `eval_batch_size`: batch size of evaluation (padded, so it compiles once).
+    - `van_rossum_tau`: the kernel time constant (s) of the `"van_rossum"` loss.
+    """
+
+    epochs: int = 20
+    batch_size: int = 64
+    lr: float = 2e-3
+    seed: int = 0
+    loss: str = "membrane_max"
+    schedule: str = "cosine"
+    warmup_epochs: float = 0.0
+    weight_decay: float = 0.0
+    grad_clip: float | None = None
+    train: tuple[str, ...] = DEFAULT_TRAINABLE
+    train_nodes: tuple[tuple[str, tuple[str, ...]], ...] = ()
+    freeze: tuple[tuple[str, tuple[str, ...]], ...] = ()
+    reg_nodes: tuple[str, ...] = ()
+    reg_weight: float = 0.0
+    target_rate: float = 0.05
+    reg_mode: str = "upper"
+    patience: int | None = None
+    eval_batch_size: int = 256
+    van_rossum_tau: float = 1e-3
+
+    def __post_init__(self):
+        if self.loss not in LOSSES:
+            raise ValueError(f"TrainConfig: loss={self.loss!r} is not known; use one of {LOSSES}")
+        if self.schedule not in ("cosine", "constant"):
+            raise ValueError(f"TrainConfig: schedule={self.schedule!r}; use 'cosine' or 'constant'")
+        for name in ("epochs", "batch_size", "eval_batch_size"):
+            v = getattr(self, name)
+            if not isinstance(v, int) or v < 1:
+                raise ValueError(f"TrainConfig: {name} must be a positive int, received {v!r}")
+        if not self.lr > 0:
+            raise ValueError(f"TrainConfig: lr must be > 0, received {self.lr}")
+        object.__setattr__(self, "train", tuple(self.train))
+        object.__setattr__(self, "reg_nodes", tuple(self.reg_nodes))
+
+    def to_json(self) -> dict:
+        d = dataclasses.asdict(self)
+        return json.loads(json.dumps(d))
+
+
+@dataclasses.dataclass
+class FitResult:
+    """What `fit` returns.
+
+    - `graph`: the trained graph (constrained parameters; the best validation epoch's when a
+      validation set is given), ready for `nirjax.write`.
+    - `params`: its unconstrained trainable parameters.
+    - `history`: one dict per epoch (`train_loss`, `train_accuracy`, `val_loss`,
+      `val_accuracy`, `seconds`, `steps`).
+    - `best_epoch`: the epoch (1-based) whose parameters were kept.
+    - `traces`: how many times the training step was traced (compiled); 1 when nothing
+      recompiles.
+    - `steps_per_second`: training steps per second over the epochs after the first (which
+      includes compilation); over all epochs if only one ran.
+    - `stopped_early`: whether early stopping ended the run.
+    """
+
+    graph: nirjax.Graph
+    params: dict
+    history: list
+    best_epoch: int
+    traces: int
+    steps_per_second: float
+    stopped_early: bool = False
+
+
+def default_loss(graph: nirjax.Graph) -> str:
+    """`"counts"` if the node feeding the (single) Output spikes (IF, LIF, CubaLIF), else
+    `"membrane_max"`."""
+    (out,) = graph.outputs[:1] or (None,)
+    if out is None:
+        return "membrane_max"
+    srcs = [e.src for e in graph.plan.edges if e.dst == out]
+    spiking = (nirjax.IF, nirjax.LIF, nirjax.CubaLIF)
+    if srcs and all(isinstance(graph.nodes[s], spiking) for s in srcs):
+        return "counts"
+    return "membrane_max"
+
+
+def _sample_loss(config: TrainConfig, dt: float) -> Callable:
+    kind = config.loss
+    if kind == "counts":
+        return cross_entropy_counts
+    if kind.startswith("membrane_"):
+        reduce = kind.split("_", 1)[1]
+        return lambda v, y: cross_entropy_membrane(v, y, reduce)
+    if kind == "mse":
+        return mse
+    return lambda a, b: van_rossum_distance(a, b, tau=config.van_rossum_tau, dt=dt)
+
+
+def _sample_correct(config: TrainConfig) -> Callable:
+    kind = config.loss
+    if kind == "counts":
+        return lambda s, y: jnp.argmax(jnp.sum(s, axis=0)) == y
+    if kind == "membrane_max":
+        return lambda v, y: jnp.argmax(jnp.max(v, axis=0)) == y
+    if kind == "membrane_last":
+        return lambda v, y: jnp.argmax(v[-1]) == y
+    if kind == "membrane_mean":
+        return lambda v, y: jnp.argmax(jnp.mean(v, axis=0)) == y
+    return None
+
+
+def _targets(data: SpikeDataset, config: TrainConfig) -> np.ndarray:
+    if config.loss in ("mse", "van_rossum"):
+        if data.targets is None:
+            raise ValueError(
+                f"loss {config.loss!r} needs target traces, but dataset {data.name!r} has none; "
+                "use a classification loss or a dataset with targets"
+            )
+        return np.asarray(data.targets, np.float32)
+    if data.labels is None:
+        raise ValueError(
+            f"loss {config.loss!r} needs class labels, but dataset {data.name!r} has none"
+        )
+    return np.asarray(data.labels, np.int32)
+
+
+def _check_shapes(graph: nirjax.Graph, data: SpikeDataset) -> None:
+    want = tuple(graph.input_shapes()) if not isinstance(graph.input_shapes(), dict) else None
+    if want is None:
+        raise ValueError("fit: the graph has several Inputs; training needs a single Input node")
+    if tuple(data.input_shape) != want:
+        raise ValueError(
+            f"fit: dataset {data.name!r} has per-step inputs of shape {data.input_shape}, but "
+            f"the graph's Input {graph.inputs[0]!r} takes {want}; build the network for this "
+            "dataset or pick a matching dataset"
+        )
+    out = graph.output_shapes()
+    if data.labels is not None and not isinstance(out, dict):
+        if data.n_classes and tuple(out) != (data.n_classes,):
+            raise ValueError(
+                f"fit: dataset {data.name!r} has {data.n_classes} classes, but the graph's "
+                f"output has shape {tuple(out)}; the readout needs {data.n_classes} neurons"
+            )
+
+
+def _forward(graph: nirjax.Graph, x, reg_nodes: Sequence[str]):
+    x = x.astype(jnp.dtype(graph.dtype))
+    if reg_nodes:
+        res = graph.run(x, record=tuple(reg_nodes))
+        return res.output, {n: res.record[n]["output"] for n in reg_nodes}
+    return graph(x), {}
+
+
+def _optimizer(config: TrainConfig, steps_per_epoch: int) -> optax.GradientTransformation:
+    total = max(1, config.epochs * steps_per_epoch)
+    if config.schedule == "cosine":
+        warm = int(config.warmup_epochs * steps_per_epoch)
+        if warm > 0:
+            lr = optax.warmup_cosine_decay_schedule(0.0, config.lr, warm, total)
+        else:
+            lr = optax.cosine_decay_schedule(config.lr, total)
+    else:
+        lr = config.lr
+    opt = (
+        optax.adamw(lr, weight_decay=config.weight_decay)
+        if config.weight_decay > 0
+        else optax.adam(lr)
+    )
+    if config.grad_clip is not None:
+        opt = optax.chain(optax.clip_by_global_norm(config.grad_clip), opt)
+    return opt
+
+
+class _Trainer:
+    """Holds the compiled step and evaluation functions of one run."""
+
+    def __init__(self, graph: nirjax.Graph, config: TrainConfig, dt: float, steps_per_epoch):
+        self.config = config
+        self.loss_fn = _sample_loss(config, dt)
+        self.correct_fn = _sample_correct(config)
+        self.optimizer = _optimizer(config, steps_per_epoch)
+        self.traces = 0
+        reg = tuple(config.reg_nodes)
+
+        def batch_terms(params, base, x, y):
+            g = apply_params(base, params)
+            out, rec = jax.vmap(lambda xi: _forward(g, xi, reg))(x)
+            losses = jax.vmap(self.loss_fn)(out, y)
+            total = jnp.mean(losses)
+            if reg and config.reg_weight:
+                for n in reg:
+                    pen = jax.vmap(
+                        lambda s: firing_rate_regularizer(
+                            s, config.target_rate, mode=config.reg_mode
+                        )
+                    )(rec[n])
+                    total = total + config.reg_weight * jnp.mean(pen)
+            if self.correct_fn is not None:
+                acc = jnp.mean(jax.vmap(self.correct_fn)(out, y).astype(jnp.float32))
+            else:
+                acc = jnp.zeros((), jnp.float32)
+            return total, (jnp.mean(losses), acc)
+
+        def step(params, opt_state, base, xs, ys, idx):
+            self.traces += 1  # runs only while tracing: counts compilations
+            x, y = xs[idx], ys[idx]
+            (_, (loss, acc)), grads = jax.value_and_grad(batch_terms, has_aux=True)(
+                params, base, x, y
+            )
+            updates, opt_state = self.optimizer.update(grads, opt_state, params)
+            params = optax.apply_updates(params, updates)
+            return params, opt_state, loss, acc
+
+        def eval_batch(params, base, x, y):
+            g = apply_params(base, params)
+            out, _ = jax.vmap(lambda xi: _forward(g, xi, ()))(x)
+            losses = jax.vmap(self.loss_fn)(out, y)
+            if self.correct_fn is not None:
+                correct = jax.vmap(self.correct_fn)(out, y).astype(jnp.float32)
+            else:
+                correct = jnp.zeros(losses.shape, jnp.float32)
+            return losses, correct
+
+        self.step = jax.jit(step, donate_argnums=())
+        self.eval_batch = jax.jit(eval_batch)
+
+    def evaluate(self, params, base, data: SpikeDataset, targets: np.ndarray) -> dict:
+        n = len(data)
+        bs = min(self.config.eval_batch_size, n)
+        losses, correct = [], []
+        for start in range(0, n, bs):
+            x = data.inputs[start : start + bs]
+            y = targets[start : start + bs]
+            m = len(x)
+            if m < bs:  # pad to one shape: no recompilation for the last batch
+                x = np.concatenate([x, np.repeat(x[-1:], bs - m, axis=0)])
+                y = np.concatenate([y, np.repeat(y[-1:], bs - m, axis=0)])
+            lo, co = self.eval_batch(params, base, jnp.asarray(x), jnp.asarray(y))
+            losses.append(np.asarray(lo)[:m])
+            correct.append(np.asarray(co)[:m])
+        result = {"loss": float(np.mean(np.concatenate(losses)))}
+        if self.correct_fn is not None:
+            result["accuracy"] = float(np.mean(np.concatenate(correct)))
+        return result
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+def _atomic_write_bytes(path: str, data: bytes) -> None:
+    folder = os.path.dirname(os.path.abspath(path))
+    os.makedirs(folder, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=".tmp-", dir=folder)
+    try:
+        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; give the usual permissions
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
+def write_json(path: str, obj: Any) -> None:
+    """Write JSON atomically (temporary file, then `os.replace`)."""
+    _atomic_write_bytes(path, (json.dumps(obj, indent=2, sort_keys=False) + "\n").encode())
+
+
+def _save_checkpoint(path: str, state: tuple, meta: dict) -> None:
+    leaves = jax.tree.leaves(state)
+    buf = io.BytesIO()
+    arrays = {f"leaf{i:05d}": np.asarray(x) for i, x in enumerate(leaves)}
+    arrays["meta"] = np.frombuffer(json.dumps(meta).encode(), dtype=np.uint8)
+    np.savez(buf, **arrays)
+    _atomic_write_bytes(path, buf.getvalue())
+
+
+def _load_checkpoint(path: str, template: tuple) -> tuple[tuple, dict]:
+    with np.load(path) as z:
+        meta = json.loads(bytes(z["meta"]).decode())
+        leaves, treedef = jax.tree.flatten(template)
+        names = sorted(k for k in z.files if k.startswith("leaf"))
+        if len(names) != len(leaves):
+            raise ValueError(
+                f"{path}: the checkpoint holds {len(names)} arrays but this run has "
+                f"{len(leaves)}; it was written by a different setup. Use another output "
+                "folder or pass resume=False"
+            )
+        new = []
+        for name, ref in zip(names, leaves):
+            arr = z[name]
+            if arr.shape != np.shape(ref):
+                raise ValueError(
+                    f"{path}: checkpoint array {name} has shape {arr.shape}, expected "
+                    f"{np.shape(ref)}; use another output folder or resume=False"
+                )
+            new.append(jnp.asarray(arr, dtype=jnp.asarray(ref).dtype))
+    return jax.tree.unflatten(treedef, new), meta
+
+
+def _fingerprint(config: TrainConfig, train: SpikeDataset, trainable) -> dict:
+    return {
+        "config": config.to_json(),
+        "n_train": len(train),
+        "input_shape": list(train.input_shape),
+        "n_steps": train.n_steps,
+        "trainable": [list(t) for t in trainable],
+    }
+
+
+def fit(
+    graph: nirjax.Graph,
+    train: SpikeDataset,
+    val: SpikeDataset | None = None,
+    *,
+    config: TrainConfig = TrainConfig(),
+    out_dir: str | os.PathLike | None = None,
+    resume: bool = True,
+    progress: bool = True,
+    test: SpikeDataset | None = None,
+    stop_after: int | None = None,
+    extra_metrics: Mapping[str, Any] | None = None,
+) -> FitResult:
+    """Train `graph` on `train`; evaluate on `val` after every epoch.
+
+    **Arguments:**
+
+    - `graph`: a `nirjax.Graph` (e.g. `nirjax.from_nir(feedforward_snn(...), dt=...)`).
+    - `train`, `val`: `SpikeDataset`s. With `val`, the parameters of the best validation epoch
+      (accuracy, or loss for regression) are kept and early stopping (`config.patience`)
+      watches it.
+    - `config`: a `TrainConfig`.
+    - `out_dir`: if given, `checkpoint.npz` (after every epoch, atomic) and `metrics.json` are
+      written there, and a run finds its checkpoint and resumes exactly where it stopped
+      (`resume=True`): same shuffles, same optimizer state, same result.
+    - `progress`: show a tqdm bar with the loss and accuracy.
+    - `test`: if given, evaluated after every epoch and logged (`test_loss`,
+      `test_accuracy`) for the curves; never used to choose parameters or to stop.
+    - `stop_after`: stop (as if interrupted) after this many epochs in total, leaving the
+      checkpoint to resume from (for tests and time-boxed runs).
+    - `extra_metrics`: more entries for `metrics.json`.
+
+    **Returns:** a `FitResult`.
+    """
+    from tqdm.auto import tqdm
+
+    _check_shapes(graph, train)
+    for extra in (val, test):
+        if extra is not None:
+            _check_shapes(graph, extra)
+    node_spec = {k: tuple(v) for k, v in config.train_nodes}
+    freeze_spec = {k: tuple(v) for k, v in config.freeze}
+    trainable = select_trainable(graph, config.train, nodes=node_spec, freeze=freeze_spec)
+    if not trainable:
+        raise ValueError(
+            f"fit: nothing to train: no node has a parameter in {config.train}; choose "
+            "parameters with TrainConfig(train=...)"
+        )
+    for n in config.reg_nodes:
+        if n not in graph.nodes:
+            raise ValueError(
+                f"fit: reg_nodes names {n!r}, which is not a node; nodes are {sorted(graph.nodes)}"
+            )
+    dt = graph.options.dt
+    targets = _targets(train, config)
+    val_targets = _targets(val, config) if val is not None else None
+    test_targets = _targets(test, config) if test is not None else None
+    n = len(train)
+    bs = min(config.batch_size, n)
+    steps_per_epoch = n // bs
+    trainer = _Trainer(graph, config, dt, steps_per_epoch)
+
+    params = init_params(graph, trainable)
+    opt_state = trainer.optimizer.init(params)
+    best_params = params
+    meta = {
+        "epoch": 0,
+        "history": [],
+        "best_epoch": 0,
+        "best_score": None,
+        "bad_epochs": 0,
+        "stopped_early": False,
+        "fingerprint": _fingerprint(config, train, trainable),
+    }
+    ckpt = os.path.join(os.fspath(out_dir), CHECKPOINT) if out_dir is not None else None
+    if ckpt and resume and os.path.exists(ckpt):
+        (params, opt_state, best_params), loaded = _load_checkpoint(
+            ckpt, (params, opt_state, best_params)
+        )
+        if loaded.get("fingerprint") != meta["fingerprint"]:
+            raise ValueError(
+                f"{ckpt}: this checkpoint was written with other settings (config, dataset or "
+                "trainable parameters); use another output folder or resume=False"
+            )
+        meta = loaded
+
+    xs = jnp.asarray(train.inputs)
+    ys = jnp.asarray(targets)
+    history = meta["history"]
+    start_epoch = meta["epoch"]
+    classify = trainer.correct_fn is not None
+    total_steps = config.epochs * steps_per_epoch
+    bar = tqdm(
+        total=total_steps,
+        initial=start_epoch * steps_per_epoch,
+        desc="train",
+        disable=not progress,
+        dynamic_ncols=True,
+        leave=True,
+        unit="step",
+    )
+    try:
+        for epoch in range(start_epoch, config.epochs):
+            if meta["stopped_early"] or (stop_after is not None and epoch >= stop_after):
+                break
+            t0 = time.perf_counter()
+            perm = np.random.default_rng([config.seed, epoch]).permutation(n)
+            loss_sum = jnp.zeros((), jnp.float32)
+            acc_sum = jnp.zeros((), jnp.float32)
+            for k in range(steps_per_epoch):
+                idx = jnp.asarray(perm[k * bs : (k + 1) * bs])
+                params, opt_state, loss, acc = trainer.step(params, opt_state, graph, xs, ys, idx)
+                loss_sum = loss_sum + loss
+                acc_sum = acc_sum + acc
+                bar.update(1)
+                if progress and (k % 10 == 9 or k == steps_per_epoch - 1):
+                    post = {"epoch": epoch + 1, "loss": f"{float(loss_sum) / (k + 1):.4f}"}
+                    if classify:
+                        post["acc"] = f"{float(acc_sum) / (k + 1):.3f}"
+                    if history and "val_accuracy" in history[-1]:
+                        post["val_acc"] = f"{history[-1]['val_accuracy']:.3f}"
+                    bar.set_postfix(post)
+            jax.block_until_ready(params)
+            record = {
+                "epoch": epoch + 1,
+                "steps": steps_per_epoch,
+                "train_loss": float(loss_sum) / steps_per_epoch,
+            }
+            if classify:
+                record["train_accuracy"] = float(acc_sum) / steps_per_epoch
+            record["train_seconds"] = time.perf_counter() - t0
+            if val is not None:
+                ev = trainer.evaluate(params, graph, val, val_targets)
+                record["val_loss"] = ev["loss"]
+                if classify:
+                    record["val_accuracy"] = ev["accuracy"]
+                score = ev["accuracy"] if classify else -ev["loss"]
+                if meta["best_score"] is None or score > meta["best_score"]:
+                    meta["best_score"], meta["best_epoch"], meta["bad_epochs"] = score, epoch + 1, 0
+                    best_params = params
+                else:
+                    meta["bad_epochs"] += 1
+                    if config.patience is not None and meta["bad_epochs"] >= config.patience:
+                        meta["stopped_early"] = True
+            else:
+                meta["best_epoch"] = epoch + 1
+                best_params = params
+            if test is not None:
+                ev = trainer.evaluate(params, graph, test, test_targets)
+                record["test_loss"] = ev["loss"]
+                if classify:
+                    record["test_accuracy"] = ev["accuracy"]
+            record["seconds"] = time.perf_counter() - t0
+            history.append(record)
+            meta["epoch"] = epoch + 1
+            if progress:
+                post = {"epoch": epoch + 1, "loss": f"{record['train_loss']:.4f}"}
+                if classify:
+                    post["acc"] = f"{record['train_accuracy']:.3f}"
+                for split in ("val", "test"):
+                    if f"{split}_accuracy" in record:
+                        post[f"{split}_acc"] = f"{record[f'{split}_accuracy']:.3f}"
+                bar.set_postfix(post)
+            if ckpt:
+                _save_checkpoint(ckpt, (params, opt_state, best_params), meta)
+                write_json(
+                    os.path.join(os.fspath(out_dir), METRICS),
+                    {
+                        "config": config.to_json(),
+                        "trainable": [":".join(t) for t in trainable],
+                        "history": history,
+                        "best_epoch": meta["best_epoch"],
+                        "stopped_early": meta["stopped_early"],
+                        **dict(extra_metrics or {}),
+                    },
+                )
+    finally:
+        bar.close()
+
+    timed = [h for h in history if h["epoch"] > 1] or history
+    steps = sum(h["steps"] for h in timed)
+    secs = sum(h["train_seconds"] for h in timed)
+    sps = steps / secs if secs > 0 else float("nan")
+    final = best_params if val is not None else params
+    return FitResult(
+        graph=apply_params(graph, final),
+        params=final,
+        history=history,
+        best_epoch=meta["best_epoch"],
+        traces=trainer.traces,
+        steps_per_second=sps,
+        stopped_early=meta["stopped_early"],
+    )
+
+
+@eqx.filter_jit
+def _run_batch(graph, x):
+    return jax.vmap(graph)(x.astype(jnp.dtype(graph.dtype)))
+
+
+def predict(graph: nirjax.Graph, inputs: np.ndarray, *, batch_size: int = 256) -> np.ndarray:
+    """Run `graph` on inputs `(N, T, ...)` in fixed-size (padded) jit-compiled batches;
+    returns outputs `(N, T, ...)`."""
+    run = _run_batch
+    n = len(inputs)
+    bs = min(batch_size, n)
+    outs = []
+    for start in range(0, n, bs):
+        x = np.asarray(inputs[start : start + bs])
+        m = len(x)
+        if m < bs:
+            x = np.concatenate([x, np.repeat(x[-1:], bs - m, axis=0)])
+        outs.append(np.asarray(run(graph, jnp.asarray(x)))[:m])
+    return np.concatenate(outs)
+
+
+def evaluate(
+    graph: nirjax.Graph, data: SpikeDataset, *, loss: str | None = None, batch_size: int = 256
+) -> dict:
+    """Loss and accuracy of `graph` on `data` (accuracy for classification losses):
+    `{"loss": ..., "accuracy": ..., "n": ...}`. `loss` defaults to `default_loss(graph)`."""
+    loss = loss or default_loss(graph)
+    config = TrainConfig(loss=loss)
+    targets = _targets(data, config)
+    out = predict(graph, data.inputs, batch_size=batch_size)
+    lf = _sample_loss(config, graph.options.dt)
+    losses = np.asarray(jax.vmap(lf)(jnp.asarray(out), jnp.asarray(targets)))
+    result = {"loss": float(np.mean(losses)), "n": len(data)}
+    cf = _sample_correct(config)
+    if cf is not None:
+        result["accuracy"] = float(
+            np.mean(np.asarray(jax.vmap(cf)(jnp.asarray(out), jnp.asarray(targets))))
+        )
+    return result
