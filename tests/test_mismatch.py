@@ -1,0 +1,249 @@
+"""Fitting hardware mismatch (training._mismatch): recovery, teacher forcing, uncertainty,
+the NIR data round trip and the `nirjax fit` command."""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+import nir
+import numpy as np
+import pytest
+
+import nirjax
+from training._mismatch import (
+    fit_mismatch,
+    perturb,
+    read_recording,
+    relative_errors,
+    resolve_targets,
+    simulate,
+    simulate_chip,
+    substitute,
+)
+from training._mismatch_forcing import Forced, threshold_consistency, threshold_interval
+
+DT = 1e-4
+PARAMS = ("tau_syn", "tau_mem", "r", "v_threshold")
+
+
+def _layer(n_in=20, n=6, seed=0) -> nirjax.Graph:
+    rng = np.random.default_rng(seed)
+    w = rng.normal(4.0, 2.0, (n, n_in)).astype(np.float32)
+    one = np.ones(n, np.float32)
+    graph = nir.NIRGraph(
+        nodes={
+            "input": nir.Input(np.array([n_in])),
+            "fc": nir.Affine(w, np.zeros(n, np.float32)),
+            "lif": nir.CubaLIF(
+                tau_syn=5e-3 * one, tau_mem=20e-3 * one, r=one, v_leak=0 * one,
+                v_threshold=one, v_reset=0 * one, w_in=one,
+            ),
+            "output": nir.Output(np.array([n])),
+        },
+        edges=[("input", "fc"), ("fc", "lif"), ("lif", "output")],
+    )
+    return nirjax.from_nir(graph, dt=DT)
+
+
+def _inputs(samples, steps, n_in, seed=1, rate=200.0):
+    rng = np.random.default_rng(seed)
+    t = np.arange(steps) * DT
+    freq = rng.uniform(3, 10, (samples, 1, n_in))
+    phase = rng.uniform(0, 2 * np.pi, (samples, 1, n_in))
+    r = rate * (1 + 0.9 * np.sin(2 * np.pi * freq * t[None, :, None] + phase))
+    return (rng.uniform(size=(samples, steps, n_in)) < r * DT).astype(np.float32)
+
+
+@pytest.fixture(scope="module")
+def chip():
+    graph = _layer()
+    x = _inputs(2, 1000, 20)
+    return graph, simulate_chip(
+        graph, inputs=x, mismatch=0.2, noise=0.01, params=PARAMS, record=["lif"], seed=3
+    )
+
+
+def test_recovery_from_noisy_traces(chip):
+    graph, sim = chip
+    before = relative_errors(graph, sim.graph, PARAMS)
+    fitted, report = fit_mismatch(
+        graph, sim.recordings, inputs=sim.inputs, params=PARAMS, steps=150, lr=0.15,
+        progress=False,
+    )
+    after = relative_errors(fitted, sim.graph, PARAMS)
+    err0 = np.median(np.concatenate(list(before.values())))
+    err1 = np.median(np.concatenate(list(after.values())))
+    assert err0 > 0.08  # the chip really deviates (20 % mismatch)
+    assert err1 < 0.25 * err0, (err0, err1, report.summary())
+    # per parameter, the median error falls well below the initial mismatch
+    for name in after:
+        assert np.median(after[name]) < 0.5 * np.median(before[name]), name
+    assert report.forced == ("lif",)
+    assert report.final_loss < 0.1 * report.initial_loss
+    # the trace residual reaches the injected noise level (sigma = 0.01)
+    assert report.final_loss == pytest.approx(0.01**2, rel=0.5)
+    assert report.noise == pytest.approx(0.01, rel=0.2)
+    # fitted values stay inside the bounds (±50 %) and the graph exports
+    for p in report.params.values():
+        assert np.all(np.abs(p.deviation) <= 0.5 + 1e-6)
+    assert isinstance(nirjax.to_nir(fitted), nir.NIRGraph)
+
+
+def test_forced_neuron_reproduces_free_run_given_its_own_spikes(key):
+    graph = _layer(n=5)
+    x = jnp.asarray(_inputs(1, 600, 20)[0])
+    free = graph.run(x, record=("lif",)).record["lif"]
+    assert float(free["output"].sum()) > 3
+    forced = Forced(graph.nodes["lif"], free["output"])
+    g2 = jax.tree_util.tree_map(lambda a: a, graph)
+    import equinox as eqx
+
+    g2 = eqx.tree_at(lambda g: g.nodes["lif"], g2, forced)
+    rec = g2.run(x, record=("lif",)).record["lif"]
+    np.testing.assert_allclose(rec["v"], free["v"], rtol=1e-6, atol=1e-6)
+    np.testing.assert_array_equal(rec["output"], free["output"])
+    # v_pre crosses the threshold exactly on the spike steps
+    spiking = np.asarray(free["output"]) > 0.5
+    assert np.all(np.asarray(rec["v_pre"])[spiking] > 1.0)
+    assert np.all(np.asarray(rec["v_pre"])[~spiking] <= 1.0)
+
+
+def test_threshold_interval_and_consistency():
+    v_pre = jnp.array([[[0.2], [0.9], [1.3], [0.5], [1.1]]])  # (S=1, T=5, n=1)
+    s = jnp.array([[[0.0], [0.0], [1.0], [0.0], [1.0]]])
+    lo, hi = threshold_interval(v_pre, s)
+    assert float(lo[0]) == pytest.approx(0.9) and float(hi[0]) == pytest.approx(1.1)
+    assert float(threshold_consistency(v_pre[0], s[0], jnp.array([1.0]))) == 0.0
+    # theta = 1.2: the spike at v_pre = 1.1 is 0.1 short: (0.1^2) / 5 steps
+    assert float(threshold_consistency(v_pre[0], s[0], jnp.array([1.2]))) == pytest.approx(
+        0.01 / 5, rel=1e-5
+    )
+
+
+def test_gauss_newton_uncertainty_matches_closed_form():
+    # A leaky integrator is linear in r: v = r f(t), so J = v / r and the Gauss-Newton standard
+    # deviation of r is sigma / sqrt(sum f^2), sigma^2 the mean squared residual.
+    n = 3
+    one = np.ones(n, np.float32)
+    g = nirjax.from_nir(
+        nir.NIRGraph(
+            nodes={
+                "input": nir.Input(np.array([n])),
+                "li": nir.LI(tau=10e-3 * one, r=one, v_leak=0 * one),
+                "output": nir.Output(np.array([n])),
+            },
+            edges=[("input", "li"), ("li", "output")],
+        ),
+        dt=DT,
+    )
+    x = _inputs(1, 500, n, rate=800.0) * 5.0
+    sim = simulate_chip(g, inputs=x, params=("r",), mismatch=0.2, noise=0.01, record=["li"],
+                        observables=("v",), seed=5)
+    fitted, report = fit_mismatch(g, sim.recordings, inputs=x, params=("r",), steps=200,
+                                  lr=0.1, progress=False)
+    p = report.params["li.r"]
+    assert p.method == "gauss-newton"
+    f = simulate(fitted, x, ["li"])["li"]["v"] / p.fitted  # (S, T, n): v per unit r
+    expected = np.sqrt(report.final_loss / (f.astype(np.float64) ** 2).sum(axis=(0, 1)))
+    np.testing.assert_allclose(p.uncertainty, expected, rtol=0.02)
+    # and the fitted r lies within a few standard deviations of the truth
+    true_r = np.asarray(sim.graph.nodes["li"].r)
+    assert np.all(np.abs(p.fitted - true_r) < 5 * p.uncertainty)
+
+
+def test_perturb_has_the_requested_spread():
+    n = 4000
+    one = np.ones(n, np.float32)
+    g = nirjax.from_nir(
+        nir.NIRGraph.from_list(nir.Input(np.array([n])), nir.LIF(
+            tau=0.02 * one, r=one, v_leak=0 * one, v_threshold=one, v_reset=0 * one)),
+        dt=DT,
+    )
+    chip = perturb(g, mismatch=0.2, params=("tau", "v_threshold"), seed=0)
+    (name,) = [k for k in g.nodes if isinstance(g.nodes[k], nirjax.LIF)]
+    rel = np.asarray(chip.nodes[name].tau) / 0.02 - 1
+    assert np.std(rel) == pytest.approx(0.2, rel=0.06)
+    assert abs(np.mean(rel)) < 0.02
+    assert np.all(np.asarray(chip.nodes[name].r) == 1.0)  # r not selected: unchanged
+
+
+def test_bounds_and_gain_parametrisation():
+    g = _layer(n=4)
+    targets = resolve_targets(g, ["tau_mem", "fc.gain"], bounds={"tau_mem": 0.3, "gain": 0.1})
+    values = {t.name: t.value(jnp.full(t.nominal.shape, 100.0)) for t in targets}
+    np.testing.assert_allclose(values["lif.tau_mem"], 0.02 * 1.3, rtol=1e-6)
+    np.testing.assert_allclose(values["fc.gain"], 1.1, rtol=1e-6)
+    g2 = substitute(g, targets, values)
+    np.testing.assert_allclose(g2.nodes["fc"].weight, 1.1 * np.asarray(g.nodes["fc"].weight),
+                               rtol=1e-6)
+    with pytest.raises(ValueError, match="bound < 1"):
+        resolve_targets(g, ["tau_mem"], bounds=1.0)
+    with pytest.raises(ValueError, match="not a parameter"):
+        resolve_targets(g, ["lif.bogus"])
+    with pytest.raises(ValueError, match="no parameter 'tau'"):
+        resolve_targets(g, ["lif.tau"])
+
+
+def test_errors_name_the_problem(chip):
+    graph, sim = chip
+    with pytest.raises(ValueError, match="no node 'nope'"):
+        fit_mismatch(graph, {"nope": {"v": sim.recordings["lif"]["v"]}}, inputs=sim.inputs,
+                     steps=1, progress=False)
+    spikes_only = {"lif": {"output": sim.recordings["lif"]["output"]}}
+    with pytest.raises(ValueError, match="trace_mse' needs recorded membrane traces"):
+        fit_mismatch(graph, spikes_only, inputs=sim.inputs, loss="trace_mse", steps=1,
+                     progress=False)
+    with pytest.raises(ValueError, match="inputs are required"):
+        fit_mismatch(graph, sim.recordings, steps=1, progress=False)
+
+
+def test_recording_round_trip_through_nir_data(tmp_path, chip):
+    graph, _ = chip
+    x = _inputs(2, 300, 20, seed=4)
+    path = tmp_path / "rec.h5"
+    sim = simulate_chip(graph, inputs=x, params=PARAMS, record=["lif"], seed=7, path=path)
+    raw = nir.read_data(str(path))
+    assert isinstance(raw, nir.NIRGraphData)
+    obs = raw.nodes["lif"].observables
+    assert isinstance(obs["v"], nir.TimeGriddedData) and obs["v"].data.shape == (2, 300, 6)
+    assert obs["output"].data.dtype == np.bool_ and obs["v"].dt == pytest.approx(DT)
+    assert raw.nodes["input"].observables["output"].data.shape == (2, 300, 20)
+    back = read_recording(path, graph)
+    assert back.dt == pytest.approx(DT)
+    np.testing.assert_array_equal(back.inputs["input"], x)
+    np.testing.assert_array_equal(back.recordings["lif"]["v"], sim.recordings["lif"]["v"])
+    np.testing.assert_array_equal(back.recordings["lif"]["output"],
+                                  sim.recordings["lif"]["output"])
+    assert not list(tmp_path.glob(".tmp-*"))  # written atomically, nothing left behind
+    with pytest.raises(ValueError, match="differs from the graph's dt"):
+        read_recording(path, nirjax.from_nir(nirjax.to_nir(graph), dt=2e-4))
+
+
+def test_cli_fit_in_process(tmp_path, chip, capsys):
+    from nirjax._cli import main
+
+    graph, _ = chip
+    nominal = tmp_path / "nominal.nir"
+    nirjax.write(nominal, graph)
+    x = _inputs(1, 800, 20, seed=2)
+    sim = simulate_chip(graph, inputs=x, params=("tau_mem", "v_threshold"), record=["lif"],
+                        seed=11, path=tmp_path / "rec.h5")
+    out, fig = tmp_path / "calibrated.nir", tmp_path / "fit.png"
+    rc = main([
+        "fit", str(nominal), str(tmp_path / "rec.h5"), "--params", "tau_mem,v_threshold",
+        "--out", str(out), "--steps", "60", "--lr", "0.15", "--quiet", "--plot", str(fig),
+    ])
+    assert rc == 0
+    text = capsys.readouterr().out
+    assert "lif.tau_mem" in text and "lif.v_threshold" in text and f"wrote {out}" in text
+    calibrated = nirjax.load(out)
+    before = relative_errors(graph, sim.graph, ("tau_mem", "v_threshold"))
+    after = relative_errors(calibrated, sim.graph, ("tau_mem", "v_threshold"))
+    for name in after:
+        assert np.median(after[name]) < 0.5 * np.median(before[name]), name
+    assert fig.exists() and fig.stat().st_size > 1000
+    # bad parameter name: one line on stderr, exit code 2
+    rc = main(["fit", str(nominal), str(tmp_path / "rec.h5"), "--params", "bogus",
+               "--out", str(tmp_path / "x.nir"), "--quiet"])
+    assert rc == 2
+    assert "is not a parameter" in capsys.readouterr().err

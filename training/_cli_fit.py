@@ -1,0 +1,120 @@
+"""`nirjax fit NOMINAL.nir RECORDING.h5 --out calibrated.nir`: calibrate a graph to a chip.
+
+RECORDING.h5 is a NIR data file (`nir.write_data`) holding the recorded nodes' observables
+(`"v"`, `"I"`, `"output"`) and the inputs that drove them, as the `"output"` observable of the
+graph's Input node (see docs/mismatch.md; `training.simulate_chip(..., path=...)` writes one).
+"""
+
+from __future__ import annotations
+
+import argparse
+
+import nirjax
+from nirjax._cli import UsageError
+
+from ._mismatch import as_graph, fit_mismatch, simulate
+from ._mismatch_data import read_recording
+
+
+def _float(text: str) -> float:
+    try:
+        return float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+
+
+def add_parser(subparsers) -> None:
+    p = subparsers.add_parser(
+        "fit",
+        help="calibrate a nominal graph to a chip's recording (fit hardware mismatch)",
+        description=(
+            "Fit the deviations of per-neuron parameters (and optional per-row weight gains) of "
+            "NOMINAL.nir to the membrane traces and/or spikes in RECORDING.h5 by gradient "
+            "descent, and write the calibrated graph."
+        ),
+    )
+    p.add_argument("nominal", help="the nominal graph (.nir)")
+    p.add_argument("recording", help="NIR data file with the recording and its inputs (.h5)")
+    p.add_argument("--out", required=True, help="where to write the calibrated graph (.nir)")
+    p.add_argument(
+        "--params",
+        default="tau_syn,tau_mem,r,v_threshold",
+        help="comma-separated parameters to fit: fields (tau, tau_syn, tau_mem, r, v_leak, "
+        "v_threshold, w_in, weight, gain) or node.field (default: %(default)s)",
+    )
+    p.add_argument("--gain", default=None, metavar="NODES",
+                   help="add a per-row gain to these Affine/Linear nodes (comma-separated, "
+                   "or 'all')")
+    p.add_argument("--loss", default="auto",
+                   help="trace_mse, van_rossum, spike_count or a+b (default: traces if recorded)")
+    p.add_argument("--bounds", type=_float, default=0.5,
+                   help="largest relative deviation (default: %(default)s = ±50 %%)")
+    p.add_argument("--prior", type=_float, default=None,
+                   help="relative std of a Gaussian prior on the deviations (default: none)")
+    p.add_argument("--steps", type=int, default=400, help="optimizer steps (default: %(default)s)")
+    p.add_argument("--lr", type=_float, default=0.1,
+                   help="Adam learning rate (default: %(default)s)")
+    p.add_argument("--multi-start", type=int, default=1, help="number of starts (default: 1)")
+    p.add_argument("--clip", type=_float, default=None, help="clip the gradient's global norm")
+    p.add_argument("--no-teacher-forcing", action="store_true",
+                   help="let the model spike freely instead of replaying the recorded resets")
+    p.add_argument("--detach-reset", action="store_true", help="no gradient through resets")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--plot", default=None, metavar="FIG.png",
+                   help="plot recorded against nominal and fitted activity")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(func=run)
+
+
+def run(args) -> int:
+    if args.steps < 0:
+        raise UsageError(f"--steps must be >= 0, got {args.steps}.")
+    if args.multi_start < 1:
+        raise UsageError(f"--multi-start must be >= 1, got {args.multi_start}.")
+    dt = read_recording(args.recording).dt
+    graph = as_graph(args.nominal, dt=dt)
+    recording = read_recording(args.recording, graph)
+    if not recording.inputs:
+        raise UsageError(
+            f"{args.recording}: holds no inputs; store them as the 'output' observable of the "
+            f"Input node {list(graph.inputs)} (see docs/mismatch.md)."
+        )
+    gain: bool | list[str] = False
+    if args.gain:
+        gain = True if args.gain == "all" else [g for g in args.gain.split(",") if g]
+    fitted, report = fit_mismatch(
+        graph,
+        recording.recordings,
+        inputs=recording.inputs,
+        params=[p.strip() for p in args.params.split(",") if p.strip()],
+        per_row_gain=gain,
+        bounds=args.bounds,
+        prior=args.prior,
+        loss=args.loss,
+        teacher_forcing=not args.no_teacher_forcing,
+        detach_reset=args.detach_reset,
+        clip=args.clip,
+        multi_start=args.multi_start,
+        steps=args.steps,
+        lr=args.lr,
+        seed=args.seed,
+        progress=not args.quiet,
+    )
+    nirjax.write(args.out, fitted)
+    print(report.summary())
+    print(f"wrote {args.out}")
+    if args.plot:
+        from ._mismatch_plot import plot_fit
+
+        nodes = list(recording.recordings)
+        first = {k: v[:1] for k, v in recording.inputs.items()}
+        simulated = {
+            "nominal": simulate(graph, first, nodes),
+            "fitted": simulate(fitted, first, nodes),
+        }
+        first_rec = {
+            n: {k: v[:1] for k, v in obs.items()} for n, obs in recording.recordings.items()
+        }
+        plot_fit(args.plot, first_rec, simulated, dt=graph.options.dt)
+        print(f"wrote {args.plot}")
+    return 0

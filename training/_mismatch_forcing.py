@@ -1,0 +1,146 @@
+r"""Teacher forcing: a spiking neuron whose resets happen at recorded spike times.
+
+When the membrane trace of a spiking node is recorded, its spike times are data. Fitting then
+works best if the model neuron resets exactly where the chip did instead of where the model's own
+(still wrong) parameters make it cross threshold: the membrane trace between spikes becomes a
+smooth function of the parameters, and a wrong threshold no longer scrambles the whole trace.
+
+`Forced` wraps a spiking neuron (IF, LIF, CubaLIF) and a recorded spike train `s_t` of one
+sample. Each step runs the neuron's sub-threshold update (the update of I, LI or CubaLI with the
+same parameters and options), giving the pre-reset voltage `v_pre`, then applies the reset with the
+*recorded* spike instead of `H(v_pre - v_threshold)`:
+
+- reset "value": `v <- v_pre (1 - s_t) + v_reset s_t`;
+- reset "subtract": `v <- v_pre - s_t (v_threshold - v_reset)`.
+
+The output is `s_t`, so nodes downstream of a forced node receive the recorded spikes. `v_pre` is
+an observable: the threshold is then fitted by asking that `v_pre > v_threshold` exactly on the
+recorded spike steps (see `threshold_consistency`).
+"""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+import jax
+import jax.numpy as jnp
+from jaxtyping import Array, Float
+
+from nirjax.primitives import IF, LI, LIF, CubaLI, CubaLIF, I
+from nirjax.primitives._base import Primitive
+
+try:  # the graph's execution options (scan unrolling), where the core has them
+    from nirjax._execution import scan as _scan
+except ImportError:  # pragma: no cover - older core
+
+    def _scan(body, carry, xs, execution=None):
+        return jax.lax.scan(body, carry, xs)
+
+
+# The spiking neurons that can be forced, and the non-spiking neuron with the same sub-threshold
+# dynamics (same parameter names, same state).
+SUBTHRESHOLD: dict[type, type] = {IF: I, LIF: LI, CubaLIF: CubaLI}
+
+
+def can_force(node) -> bool:
+    return type(node) in SUBTHRESHOLD
+
+
+class Forced(Primitive):
+    """A spiking neuron driven to reset at recorded spike times (one sample).
+
+    **Arguments:**
+
+    - `neuron`: an `IF`, `LIF` or `CubaLIF` module.
+    - `spikes`: the recorded spikes of one sample, `(T, *neuron_shape)`, 0 or 1.
+
+    **State:** `{"inner": the neuron's state, "t": step index, "v_pre": pre-reset voltage}`.
+    **Observables:** the neuron's (`v`, and `I` for CubaLIF) and `v_pre`.
+    """
+
+    neuron: Primitive
+    spikes: Float[Array, "T ..."]
+    stateful: ClassVar[bool] = True
+    elementwise: ClassVar[bool] = True
+
+    def __check_init__(self):
+        if not can_force(self.neuron):
+            raise TypeError(
+                f"Forced: teacher forcing needs a spiking neuron (IF, LIF, CubaLIF), got "
+                f"{type(self.neuron).__name__}."
+            )
+
+    def _sub(self):
+        n = self.neuron
+        cls = SUBTHRESHOLD[type(n)]
+        return cls(**{f: getattr(n, f) for f in cls._fields}, options=n.options)
+
+    def expected_input_shape(self):
+        return self.neuron.expected_input_shape()
+
+    def init_state(self, input_shape, dtype):
+        inner = self.neuron.init_state(input_shape, dtype)
+        return {"inner": inner, "t": jnp.zeros((), jnp.int32), "v_pre": jnp.zeros_like(inner["v"])}
+
+    def observables(self, state) -> dict:
+        return {**state["inner"], "v_pre": state["v_pre"]}
+
+    def _advance(self, sub, c, state, x):
+        n = self.neuron
+        inner, v_pre = sub._advance(c, state["inner"], x)
+        s = jax.lax.dynamic_index_in_dim(self.spikes, state["t"], keepdims=False)
+        s = s.astype(v_pre.dtype)
+        if n.options.reset == "value":
+            v = v_pre * (1.0 - s) + n.v_reset * s
+        else:
+            v = v_pre - s * (n.v_threshold - n.v_reset)
+        inner = {**inner, "v": v}
+        return {"inner": inner, "t": state["t"] + 1, "v_pre": v_pre}, s
+
+    def step(self, state, x):
+        sub = self._sub()
+        return self._advance(sub, sub._coefficients(), state, x)
+
+    def run_sequence(self, state, xs, record=False, execution=None):
+        sub = self._sub()
+        c = sub._coefficients()  # once, outside the time loop
+
+        def body(carry, x):
+            carry, y = self._advance(sub, c, carry, x)
+            return carry, (y, self.observables(carry) if record else None)
+
+        state, (ys, trace) = _scan(body, state, xs, execution)
+        return state, ys, trace
+
+
+def threshold_consistency(v_pre, spikes, v_threshold) -> Float[Array, ""]:
+    r"""How far a threshold is from being consistent with recorded spikes.
+
+    $$L = \mathrm{mean}_{t,n}\big(s_{t,n}\,[\theta_n - v^{pre}_{t,n}]_+^2
+    + (1 - s_{t,n})\,[v^{pre}_{t,n} - \theta_n]_+^2\big),$$
+
+    zero exactly when every recorded spike step has `v_pre >= theta` and every other step
+    `v_pre <= theta`. `v_pre` is taken as data (no gradient), so the term moves only the threshold.
+    """
+    v_pre = jax.lax.stop_gradient(v_pre)
+    s = spikes.astype(v_pre.dtype)
+    above = jnp.maximum(v_threshold - v_pre, 0.0)
+    below = jnp.maximum(v_pre - v_threshold, 0.0)
+    return jnp.mean(s * above**2 + (1.0 - s) * below**2)
+
+
+def threshold_interval(v_pre, spikes):
+    """Per neuron, the interval of thresholds consistent with the recorded spikes:
+    `(max of v_pre over non-spike steps, min of v_pre over spike steps)`; `v_pre` and `spikes`
+    have shape `(S, T, *shape)`. A neuron that never spikes has upper end `+inf`."""
+    s = spikes > 0.5
+    lo = jnp.max(jnp.where(s, -jnp.inf, v_pre), axis=(0, 1))
+    hi = jnp.min(jnp.where(s, v_pre, jnp.inf), axis=(0, 1))
+    return lo, hi
+
+
+def forced(node, spikes) -> Forced:
+    return Forced(node, jnp.asarray(spikes))
+
+
+__all__ = ["Forced", "threshold_consistency", "threshold_interval", "can_force", "forced"]
