@@ -122,7 +122,8 @@ def _score(method, node, ref_trains, trains, window, v_ref=None, v=None) -> tupl
     rms = float("nan")
     if v is not None and v_ref is not None:
         T = min(len(v), len(v_ref))
-        rms = float(np.sqrt(np.mean((np.asarray(v[:T], float) - np.asarray(v_ref[:T], float)) ** 2)))
+        diff = np.asarray(v[:T], float) - np.asarray(v_ref[:T], float)
+        rms = float(np.sqrt(np.mean(diff**2)))
     row = Row(
         method, node, n_ref, n, matched, n_ref - matched, n - matched,
         float(np.mean(errors)) if errors else float("nan"),
@@ -186,7 +187,9 @@ class FidelityReport:
 
         node = node or (self.spiking[0] if self.spiking else self.neurons[0])
         if node not in self.neurons:
-            raise ValueError(f"plot: node {node!r} is not a neuron; neurons are {list(self.neurons)}.")
+            raise ValueError(
+                f"plot: node {node!r} is not a neuron; neurons are {list(self.neurons)}."
+            )
         ref_v = np.asarray(self.reference.record[node]["v"])
         T = ref_v.shape[0]
         flat_ref = ref_v.reshape(T, -1)

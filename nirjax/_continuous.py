@@ -58,7 +58,7 @@ from __future__ import annotations
 
 import dataclasses
 import heapq
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any, NamedTuple
 
 import diffrax
@@ -409,8 +409,9 @@ def simulate_continuous(
     # graphs with the same structure share one compilation.
     mods = {n: _module(graph, n) for n in net.order + net.neurons + net.delays}
     return _simulate(
-        mods, xs, net=net, dtype=jnp.dtype(graph.dtype).name, input_kind=input_kind, dt=dt, T=T, rtol=float(rtol),
-        atol=float(atol), keep=min(keep, T * S), S=S, E=max_events_per_step, Q=delay_capacity,
+        mods, xs, net=net, dtype=jnp.dtype(graph.dtype).name, input_kind=input_kind, dt=dt, T=T,
+        rtol=float(rtol), atol=float(atol), keep=min(keep, T * S), S=S, E=max_events_per_step,
+        Q=delay_capacity,
         solver=diffrax.Tsit5() if solver is None else solver,
     )
 

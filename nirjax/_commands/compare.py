@@ -1,4 +1,4 @@
-"""`nirjax compare FILE.nir --input IN [--recording REC] --dt DT [--plot out.png] [--json out.json]`:
+"""`nirjax compare FILE.nir --input IN [--recording REC] --dt DT [--plot PNG] [--json JSON]`:
 the fidelity report (discrete methods and a recording against the diffrax reference)."""
 
 from __future__ import annotations
