@@ -1,0 +1,681 @@
+"""One Linear + LIF layer, timed side by side: nirjax, the JAX matmul-only bound, and the peers.
+
+The network is the one of the usual SNN-library comparison: batch 16, 500 time steps, an
+`N x N` dense layer feeding N leaky integrate-and-fire neurons. For nirjax it is built as a NIR
+graph, `Input(N) -> Affine(N x N) -> LIF -> Output`, with `tau = 20 dt`, `r = tau / dt`,
+`v_leak = 0`, `v_threshold = 1`, `v_reset = 0` and `dt = 1e-3`, and imported with
+`nirjax.from_nir`. With nirjax's default forward-Euler step this is
+
+    v[t] = 0.95 v[t-1] + (W x[t] + b),   z[t] = H(v[t] - 1),   v[t] <- 0 where z[t] = 1,
+
+and every peer is configured to the same per-step arithmetic (decay 0.95, threshold 1,
+reset to zero), each used the way its documentation uses it:
+
+- `matmul`: the lower bound, the input matmul `(T*B, N) @ (N, N)` alone in JAX (forward), and
+  the same matmul plus its weight gradient `x^T g` (forward + backward).
+- `nirjax`: `jax.vmap(graph)` under `eqx.filter_jit`; backward is
+  `eqx.filter_value_and_grad` of the spike sum with respect to the whole model.
+- `spyx`: Spyx 1.0, `spyx.nn.Sequential(nnx.Linear, spyx.nn.LIF)` driven by `spyx.nn.run`
+  (a `lax.scan` that applies the Linear inside every step), jitted as `spyx.bench` does.
+- `snntorch`: snnTorch 1.0, `nn.Linear` + `snntorch.Leaky(beta=0.95, reset_mechanism="zero")`
+  stepped in a Python loop over time, as its tutorials do.
+- `norse`: Norse 1.1, `nn.Linear` + `norse.torch.LIFBoxCell` (Norse's LIF without a synaptic
+  current, i.e. NIR's LIF: `v <- v + dt/tau (v_leak - v + i)`) stepped in a Python loop.
+
+Method: every case (library x N x forward / forward+backward) runs in its own Python process;
+each timed call is synchronised (`block_until_ready`; torch CPU is synchronous); the reported
+time is the median of `--runs` timed calls after one warm-up call; JAX compile time
+(`lower().compile()`) is reported separately and never timed. Peak memory: for JAX the compiled
+executable's `memory_analysis()` (temporary buffers, arguments, outputs) and, on GPU, the device
+allocator's peak; for every case the process's peak resident set (`ru_maxrss`) and its growth
+from just before the data was built; for torch on GPU `torch.cuda.max_memory_allocated`.
+
+    python benchmarks/lif_layer.py                      # CPU: N = 512, 1024, 2048
+    python benchmarks/lif_layer.py --gpu                # GPU: N = 4096, 16384
+    python benchmarks/lif_layer.py --checkpoint 25 50   # + gradient checkpointing at N = 2048
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import resource
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+BATCH = 16
+STEPS = 500
+DT = 1e-3
+TAU = 20 * DT
+BETA = 1.0 - DT / TAU  # 0.95: the Euler decay of v per step
+INPUT_RATE = 0.1  # Bernoulli rate of the input spikes
+WEIGHT_SCALE = 1.5  # weights ~ N(0, (scale / sqrt(N))^2): a few percent of neurons fire per step
+
+IMPLS = ("matmul", "nirjax", "spyx", "snntorch", "norse")
+PEERS = ("spyx", "snntorch", "norse")
+MODES = ("fwd", "fwdbwd")
+RESULT_TAG = "@@RESULT "
+HERE = Path(__file__).resolve().parent
+
+
+# ------------------------------------------------------------------------------ helpers
+def _maxrss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0  # Linux: KiB
+
+
+def _data(n: int, seed: int = 0):
+    """Input spikes (B, T, N) and the dense weight (N_out, N_in) and bias, as numpy float32."""
+    import numpy as np
+
+    rng = np.random.default_rng(seed)
+    x = (rng.random((BATCH, STEPS, n)) < INPUT_RATE).astype(np.float32)
+    w = (rng.standard_normal((n, n)) * (WEIGHT_SCALE / np.sqrt(n))).astype(np.float32)
+    b = np.zeros((n,), np.float32)
+    return x, w, b
+
+
+def _median_times(call, runs: int) -> list[float]:
+    times = []
+    for _ in range(runs):
+        t0 = time.perf_counter()
+        call()
+        times.append(time.perf_counter() - t0)
+    return times
+
+
+def _atomic_write_json(path: Path, obj) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w") as f:
+            json.dump(obj, f, indent=1)
+            f.write("\n")
+        os.replace(tmp, path)
+    except BaseException:
+        os.unlink(tmp)
+        raise
+
+
+# ------------------------------------------------------------------------------ JAX cases
+def _jax_setup(case: dict):
+    import jax
+
+    if case.get("precision"):
+        jax.config.update("jax_default_matmul_precision", case["precision"])
+    return jax
+
+
+def _jax_memory(compiled, jax) -> dict:
+    out = {}
+    try:
+        ma = compiled.memory_analysis()
+        out.update(
+            temp_mb=ma.temp_size_in_bytes / 2**20,
+            argument_mb=ma.argument_size_in_bytes / 2**20,
+            output_mb=ma.output_size_in_bytes / 2**20,
+        )
+    except Exception as e:  # noqa: BLE001 - not every backend reports it
+        out["memory_analysis_error"] = f"{type(e).__name__}: {e}"
+    try:
+        stats = jax.devices()[0].memory_stats()
+        if stats and stats.get("peak_bytes_in_use") is not None:
+            out["device_peak_mb"] = stats["peak_bytes_in_use"] / 2**20
+    except Exception:  # noqa: BLE001
+        pass
+    return out
+
+
+def _time_jax(fn, args, case, jax) -> dict:
+    """AOT-compile `fn` (an eqx.filter_jit or jax.jit function) on `args`, then time it."""
+    t0 = time.perf_counter()
+    compiled = fn.lower(*args).compile()
+    compile_s = time.perf_counter() - t0
+    inner = getattr(compiled, "compiled", compiled)  # equinox wraps jax's Compiled
+
+    def call():
+        return jax.block_until_ready(compiled(*args))
+
+    t0 = time.perf_counter()
+    out = call()
+    first_s = time.perf_counter() - t0
+    times = _median_times(call, case["runs"])
+    return {"compile_s": compile_s, "first_call_s": first_s, "times_s": times,
+            **_jax_memory(inner, jax), "_out": out}
+
+
+def _nirjax_graph(n, w, b, execution):
+    import nir
+    import numpy as np
+
+    import nirjax
+
+    tau = np.full((n,), TAU, np.float32)
+    nir_graph = nir.NIRGraph(
+        nodes={
+            "input": nir.Input(input_type={"input": np.array([n])}),
+            "affine": nir.Affine(weight=w, bias=b),
+            "lif": nir.LIF(
+                tau=tau,
+                r=tau / DT,
+                v_leak=np.zeros((n,), np.float32),
+                v_threshold=np.ones((n,), np.float32),
+                v_reset=np.zeros((n,), np.float32),
+            ),
+            "output": nir.Output(output_type={"output": np.array([n])}),
+        },
+        edges=[("input", "affine"), ("affine", "lif"), ("lif", "output")],
+    )
+    graph = nirjax.from_nir(nir_graph, dt=DT)
+    if execution:
+        if not hasattr(graph, "with_execution"):
+            raise NotImplementedError(
+                "this nirjax has no Graph.with_execution yet; the execution options "
+                f"{execution} cannot be measured."
+            )
+        graph = graph.with_execution(**execution)
+    return graph
+
+
+def case_matmul(case, x, w, b):
+    jax = _jax_setup(case)
+    import jax.numpy as jnp
+    import numpy as np
+
+    dtype = case.get("matmul_dtype") or "float32"
+    xs = jnp.asarray(x.transpose(1, 0, 2).reshape(-1, x.shape[-1]), dtype)  # (T*B, N)
+    wt = jnp.asarray(w.T, dtype)
+    if case["mode"] == "fwd":
+        fn = jax.jit(lambda wt, xs: jnp.dot(xs, wt, preferred_element_type=jnp.float32))
+        return _time_jax(fn, (wt, xs), case, jax)
+    # Forward and the weight gradient x^T g for a fixed dense cotangent g (a loss whose gradient
+    # would be constant lets XLA replace x^T g by a column sum).
+    g = jnp.asarray(np.random.default_rng(1).standard_normal(xs.shape[:1] + wt.shape[1:]),
+                    jnp.float32)
+
+    def loss(wt, xs, g):
+        return jnp.vdot(jnp.dot(xs, wt, preferred_element_type=jnp.float32), g)
+
+    fn = jax.jit(jax.value_and_grad(loss))
+    return _time_jax(fn, (wt, xs, g), case, jax)
+
+
+def case_nirjax(case, x, w, b):
+    jax = _jax_setup(case)
+    import equinox as eqx
+    import jax.numpy as jnp
+
+    graph = _nirjax_graph(x.shape[-1], w, b, case.get("execution"))
+    xs = jnp.asarray(x)
+    if case.get("api") == "simulate":
+        import nirjax
+
+        def forward(model, xs):
+            return nirjax.simulate(model, xs)
+    else:
+        def forward(model, xs):
+            return jax.vmap(model)(xs)
+
+    if case["mode"] == "fwd":
+        fn = eqx.filter_jit(forward)
+    else:
+        def loss(model, xs):
+            return jnp.sum(forward(model, xs))
+
+        fn = eqx.filter_jit(eqx.filter_value_and_grad(loss))
+    res = _time_jax(fn, (graph, xs), case, jax)
+    out = res.pop("_out")
+    spikes = out if case["mode"] == "fwd" else None
+    if spikes is not None:
+        res["spike_rate"] = float(jnp.mean(spikes))
+    else:
+        res["spike_rate"] = float(out[0]) / (BATCH * STEPS * x.shape[-1])
+    return res
+
+
+def case_spyx(case, x, w, b):
+    jax = _jax_setup(case)
+    import jax.numpy as jnp
+    import spyx.nn as snn
+    from flax import nnx
+
+    n = x.shape[-1]
+    rngs = nnx.Rngs(0)
+    model = snn.Sequential(
+        nnx.Linear(n, n, rngs=rngs),
+        snn.LIF((n,), beta=BETA, threshold=1.0, rngs=rngs),
+    )
+    model.layers[0].kernel[...] = jnp.asarray(w.T)  # nnx.Linear computes x @ kernel
+    model.layers[0].bias[...] = jnp.asarray(b)
+    graphdef, params, rest = nnx.split(model, nnx.Param, ...)
+    xs = jnp.asarray(x.transpose(1, 0, 2))  # Spyx is time-major: (T, B, N)
+
+    def forward(params, xs):
+        return snn.run(nnx.merge(graphdef, params, rest), xs)[0]
+
+    if case["mode"] == "fwd":
+        fn = jax.jit(forward)
+    else:
+        fn = jax.jit(jax.value_and_grad(lambda p, xs: jnp.sum(forward(p, xs))))
+    res = _time_jax(fn, (params, xs), case, jax)
+    out = res.pop("_out")
+    res["spike_rate"] = (float(jnp.mean(out)) if case["mode"] == "fwd"
+                         else float(out[0]) / (BATCH * STEPS * n))
+    return res
+
+
+# ------------------------------------------------------------------------------ torch cases
+def _torch_setup(case):
+    import torch
+
+    dev = torch.device("cuda" if case["device"] == "gpu" else "cpu")
+    if case.get("threads"):
+        torch.set_num_threads(case["threads"])
+    if dev.type == "cuda":
+        tf32 = case.get("precision") in (None, "default", "tensorfloat32")
+        torch.backends.cuda.matmul.allow_tf32 = tf32
+        torch.backends.cudnn.allow_tf32 = tf32
+    return torch, dev
+
+
+def _time_torch(step, case, torch, dev, n) -> dict:
+    def call():
+        out = step()
+        if dev.type == "cuda":
+            torch.cuda.synchronize()
+        return out
+
+    if dev.type == "cuda":
+        torch.cuda.reset_peak_memory_stats()
+    t0 = time.perf_counter()
+    total = call()
+    first_s = time.perf_counter() - t0
+    times = _median_times(call, case["runs"])
+    res = {"compile_s": None, "first_call_s": first_s, "times_s": times,
+           "spike_rate": float(total) / (BATCH * STEPS * n)}
+    if dev.type == "cuda":
+        res["device_peak_mb"] = torch.cuda.max_memory_allocated() / 2**20
+    return res
+
+
+def _torch_run(case, x, fc, cell_step, init, torch, dev):
+    n = x.shape[-1]
+    xs = torch.as_tensor(x.transpose(1, 0, 2).copy(), device=dev)  # (T, B, N)
+    params = list(fc.parameters())
+
+    def forward():
+        state = init()
+        spikes = []
+        for t in range(xs.shape[0]):
+            z, state = cell_step(fc(xs[t]), state)
+            spikes.append(z)
+        return torch.stack(spikes)
+
+    if case["mode"] == "fwd":
+        def step():
+            with torch.no_grad():
+                return forward().sum().item()
+    else:
+        def step():
+            for p in params:
+                p.grad = None
+            loss = forward().sum()
+            loss.backward()
+            return loss.item()
+
+    return _time_torch(step, case, torch, dev, n)
+
+
+def case_snntorch(case, x, w, b):
+    torch, dev = _torch_setup(case)
+    import snntorch
+
+    n = x.shape[-1]
+    fc = torch.nn.Linear(n, n).to(dev)
+    with torch.no_grad():
+        fc.weight.copy_(torch.as_tensor(w))
+        fc.bias.copy_(torch.as_tensor(b))
+    lif = snntorch.Leaky(beta=BETA, threshold=1.0, reset_mechanism="zero").to(dev)
+    return _torch_run(case, x, fc, lambda cur, mem: lif(cur, mem), lif.reset_mem, torch, dev)
+
+
+def case_norse(case, x, w, b):
+    torch, dev = _torch_setup(case)
+    import norse.torch as norse
+
+    n = x.shape[-1]
+    # LIFBox: v <- v + dt/tau (v_leak - v + i); nirjax's LIF adds dt/tau * r x with r = tau/dt,
+    # so Norse's current is r (W x + b): the factor r is folded into the weights.
+    r = TAU / DT
+    fc = torch.nn.Linear(n, n).to(dev)
+    with torch.no_grad():
+        fc.weight.copy_(torch.as_tensor(w) * r)
+        fc.bias.copy_(torch.as_tensor(b) * r)
+    p = norse.LIFBoxParameters(
+        tau_mem_inv=torch.as_tensor(1.0 / TAU), v_leak=torch.as_tensor(0.0),
+        v_th=torch.as_tensor(1.0), v_reset=torch.as_tensor(0.0),
+    )
+    cell = norse.LIFBoxCell(p, dt=DT).to(dev)
+    return _torch_run(case, x, fc, lambda cur, s: cell(cur, s), lambda: None, torch, dev)
+
+
+CASES = {"matmul": case_matmul, "nirjax": case_nirjax, "spyx": case_spyx,
+         "snntorch": case_snntorch, "norse": case_norse}
+
+
+def worker(case: dict) -> dict:
+    """Run one case in this process and return its measurements."""
+    rss0 = _maxrss_mb()
+    x, w, b = _data(case["n"])
+    res = CASES[case["impl"]](case, x, w, b)
+    res.pop("_out", None)
+    res["median_s"] = statistics.median(res["times_s"])
+    res["maxrss_mb"] = _maxrss_mb()
+    res["maxrss_growth_mb"] = res["maxrss_mb"] - rss0
+    res["versions"] = _versions(case["impl"])
+    return res
+
+
+def _versions(impl) -> dict:
+    from importlib.metadata import PackageNotFoundError, version
+
+    names = {"matmul": ["jax", "jaxlib"], "nirjax": ["jax", "jaxlib", "equinox", "nirjax"],
+             "spyx": ["jax", "jaxlib", "spyx", "flax"], "snntorch": ["torch", "snntorch"],
+             "norse": ["torch", "norse"]}[impl]
+    out = {}
+    for name in names:
+        try:
+            out[name] = version(name)
+        except PackageNotFoundError:
+            out[name] = None
+    return out
+
+
+# ------------------------------------------------------------------------------ driver
+def run_case(case: dict, timeout: float) -> dict:
+    env = dict(os.environ)
+    if case["device"] == "cpu":
+        env["JAX_PLATFORMS"] = "cpu"
+        env["CUDA_VISIBLE_DEVICES"] = ""
+    env.setdefault("XLA_PYTHON_CLIENT_PREALLOCATE", "false")
+    if case.get("threads"):
+        threads = str(case["threads"])
+        env.update(OMP_NUM_THREADS=threads, MKL_NUM_THREADS=threads)
+        if case["threads"] == 1:
+            env["XLA_FLAGS"] = (env.get("XLA_FLAGS", "") + " --xla_cpu_multi_thread_eigen=false"
+                                " intra_op_parallelism_threads=1").strip()
+    cmd = [sys.executable, str(Path(__file__).resolve()), "--case", json.dumps(case)]
+    t0 = time.perf_counter()
+    try:
+        proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=timeout)
+    except subprocess.TimeoutExpired:
+        return {"error": f"timed out after {timeout:.0f} s"}
+    wall = time.perf_counter() - t0
+    for line in proc.stdout.splitlines():
+        if line.startswith(RESULT_TAG):
+            res = json.loads(line[len(RESULT_TAG):])
+            res["process_wall_s"] = wall
+            return res
+    tail = (proc.stderr or proc.stdout).strip().splitlines()[-3:]
+    return {"error": f"exit {proc.returncode}: " + " | ".join(tail)}
+
+
+def _importable(impl: str) -> str | None:
+    mod = {"matmul": "jax", "nirjax": "nirjax", "spyx": "spyx", "snntorch": "snntorch",
+           "norse": "norse"}[impl]
+    from importlib.util import find_spec
+
+    return None if find_spec(mod) is not None else f"{mod} is not installed"
+
+
+def _fmt_ms(s):
+    return "-" if s is None else f"{1000 * s:9.1f}"
+
+
+def _fmt_ratio(r):
+    return "-" if r is None else f"{r:5.2f}"
+
+
+def summarise(results: list[dict]) -> tuple[str, dict]:
+    """The table of medians and ratios, and the ratios as a dict."""
+    by = {}
+    for r in results:
+        by[(r["label"], r["n"], r["mode"])] = r
+    sizes = sorted({r["n"] for r in results})
+    labels = list(dict.fromkeys(r["label"] for r in results))
+    lines = []
+    ratios = {}
+    head = (f"{'N':>6} {'impl':<22} {'fwd ms':>9} {'f+b ms':>9} {'compile s':>10} "
+            f"{'temp MB':>9} {'rss MB':>8} {'/matmul f':>9} {'/matmul fb':>10} "
+            f"{'peer/nirjax f':>13} {'peer/nirjax fb':>14}")
+    lines += [head, "-" * len(head)]
+    for n in sizes:
+        def med(label, mode, n=n):
+            r = by.get((label, n, mode))
+            return r.get("median_s") if r and "error" not in r else None
+
+        for label in labels:
+            rows = [by.get((label, n, m)) for m in MODES]
+            if not any(rows):
+                continue
+            impl, _, rest = label.partition(" ")
+            # Compare like with like: "nirjax bf16" with "matmul bf16", "snntorch [highest]" with
+            # "nirjax [highest]".
+            mm_label = " ".join(filter(None, ["matmul", rest]))
+            nj_label = " ".join(filter(None, ["nirjax", rest]))
+            f, fb = med(label, "fwd"), med(label, "fwdbwd")
+            comp = [r.get("compile_s") for r in rows if r and r.get("compile_s") is not None]
+            temp = [r.get("temp_mb") for r in rows if r and r.get("temp_mb") is not None]
+            rss = [r.get("maxrss_mb") for r in rows if r and r.get("maxrss_mb") is not None]
+            ratio_mm = {m: (med(label, m) / med(mm_label, m)
+                            if med(label, m) and med(mm_label, m) else None) for m in MODES}
+            ratio_peer = {m: (med(label, m) / med(nj_label, m)
+                              if med(label, m) and med(nj_label, m) else None) for m in MODES}
+            is_peer = impl in PEERS
+            ratios.setdefault(str(n), {})[label] = {
+                "over_matmul": ratio_mm, **({"over_nirjax": ratio_peer} if is_peer else {}),
+            }
+            errs = [r["error"] for r in rows if r and "error" in r]
+            lines.append(
+                f"{n:>6} {label:<22} {_fmt_ms(f):>9} {_fmt_ms(fb):>9} "
+                f"{('/'.join(f'{c:.1f}' for c in comp) or '-'):>10} "
+                f"{('/'.join(f'{t:.0f}' for t in temp) or '-'):>9} "
+                f"{(f'{max(rss):.0f}' if rss else '-'):>8} "
+                f"{_fmt_ratio(ratio_mm['fwd']):>9} {_fmt_ratio(ratio_mm['fwdbwd']):>10} "
+                f"{(_fmt_ratio(ratio_peer['fwd']) if is_peer else ''):>13} "
+                f"{(_fmt_ratio(ratio_peer['fwdbwd']) if is_peer else ''):>14}"
+                + (f"   ERROR: {errs[0]}" if errs else "")
+            )
+        fastest = {}
+        for m in MODES:
+            peers = [(ratios[str(n)][lb]["over_nirjax"][m], lb) for lb in ratios.get(str(n), {})
+                     if "over_nirjax" in ratios[str(n)][lb]
+                     and ratios[str(n)][lb]["over_nirjax"][m] is not None]
+            if peers:
+                fastest[m] = min(peers)
+        if fastest:
+            ratios[str(n)]["fastest_peer_over_nirjax"] = {m: v[0] for m, v in fastest.items()}
+            lines.append(f"{n:>6} fastest peer / nirjax: " + ", ".join(
+                f"{m} {v[0]:.2f} ({v[1]})" for m, v in fastest.items()))
+        lines.append("")
+    return "\n".join(lines), ratios
+
+
+def _checkpoint_summary(results: list[dict], n: int) -> tuple[str, dict]:
+    plain = next((r for r in results if r["label"] == "nirjax" and r["mode"] == "fwdbwd"
+                  and r["n"] == n and "error" not in r), None)
+    lines, out = [], {}
+    for r in results:
+        if not r["label"].startswith("nirjax checkpoint"):
+            continue
+        if "error" in r or plain is None:
+            lines.append(f"{r['label']}: {r.get('error', 'no plain nirjax result')}")
+            continue
+        mem = (r["temp_mb"] / plain["temp_mb"]
+               if r.get("temp_mb") is not None and plain.get("temp_mb") else None)
+        tim = r["median_s"] / plain["median_s"]
+        out[r["label"]] = {"temp_mb": r.get("temp_mb"), "plain_temp_mb": plain.get("temp_mb"),
+                           "temp_ratio": mem, "time_ratio": tim}
+        nan = float("nan")
+        lines.append(
+            f"{r['label']:<24} temp {r.get('temp_mb', nan):8.1f} MB vs plain "
+            f"{plain.get('temp_mb', nan):8.1f} MB (ratio {mem or nan:.3f}; target <= 0.30)   "
+            f"time {1000 * r['median_s']:.0f} vs {1000 * plain['median_s']:.0f} ms "
+            f"(ratio {tim:.3f}; target <= 1.25)"
+        )
+    return "\n".join(lines), out
+
+
+def _machine() -> dict:
+    info = {"platform": platform.platform(), "python": platform.python_version(),
+            "cpu_count": os.cpu_count(), "when_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ",
+                                                                 time.gmtime())}
+    try:
+        info["loadavg_start"] = os.getloadavg()
+    except OSError:
+        pass
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    info["cpu"] = line.split(":", 1)[1].strip()
+                    break
+    except OSError:
+        pass
+    return info
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--gpu", action="store_true",
+                    help="run on the GPU (JAX and torch), default sizes 4096 and 16384")
+    ap.add_argument("--sizes", type=int, nargs="+", help="N values (default: 512 1024 2048 on "
+                    "CPU, 4096 16384 on GPU)")
+    ap.add_argument("--impls", nargs="+", choices=IMPLS, default=list(IMPLS))
+    ap.add_argument("--modes", nargs="+", choices=MODES, default=list(MODES))
+    ap.add_argument("--runs", type=int, help="timed runs per case (default 7 for N <= 1024, "
+                    "5 above; at least 3)")
+    ap.add_argument("--precision", action="append", default=None,
+                    help="JAX default matmul precision(s) to run the JAX cases under (e.g. "
+                    "highest = fp32, tensorfloat32, default); may repeat. Torch follows it on GPU "
+                    "(TF32 allowed unless 'highest').")
+    ap.add_argument("--bf16", action="store_true", help="also time the matmul bound in bfloat16 "
+                    "(fp32 accumulation) and nirjax with with_execution(matmul_dtype='bfloat16')")
+    ap.add_argument("--execution", type=json.loads, default=None,
+                    help="JSON dict of Graph.with_execution options for the nirjax cases")
+    ap.add_argument("--api", choices=("vmap", "simulate"), default="vmap",
+                    help="nirjax entry point: jax.vmap(graph) (default) or nirjax.simulate")
+    ap.add_argument("--checkpoint", type=int, nargs="*", default=None, metavar="K",
+                    help="also time nirjax forward+backward with with_execution(checkpoint=K) "
+                    "at N = 2048 (CPU) / the largest N (GPU) (default K: 25 50 100)")
+    ap.add_argument("--threads", type=int, default=None,
+                    help="CPU threads per case (torch.set_num_threads; 1 also makes XLA's CPU "
+                    "backend single-threaded); default: each library's own default")
+    ap.add_argument("--budget", type=float, default=None,
+                    help="seconds: launch no new case after this (the rest are marked skipped)")
+    ap.add_argument("--timeout", type=float, default=900.0, help="seconds per case")
+    ap.add_argument("--out", type=Path, help="JSON file (default benchmarks/results/"
+                    "lif_layer_{cpu,gpu}.json)")
+    ap.add_argument("--case", help=argparse.SUPPRESS)
+    args = ap.parse_args(argv)
+
+    if args.case:
+        case = json.loads(args.case)
+        print(RESULT_TAG + json.dumps(worker(case)), flush=True)
+        return 0
+
+    device = "gpu" if args.gpu else "cpu"
+    sizes = args.sizes or ([4096, 16384] if args.gpu else [512, 1024, 2048])
+    precisions = args.precision or [None]
+    out_path = args.out or HERE / "results" / f"lif_layer_{device}.json"
+
+    missing = {impl: why for impl in args.impls if (why := _importable(impl))}
+    for impl, why in missing.items():
+        print(f"skipping {impl}: {why} (pip install -e '.[bench]')", file=sys.stderr)
+
+    cases = []
+    for n in sizes:
+        runs = max(3, args.runs or (7 if n <= 1024 else 5))
+        for prec in precisions:
+            suffix = f" [{prec}]" if prec else ""
+            for impl in args.impls:
+                if impl in missing:
+                    continue
+                for mode in args.modes:
+                    base = {"impl": impl, "n": n, "mode": mode, "device": device, "runs": runs,
+                            "precision": prec}
+                    if impl == "nirjax":
+                        base.update(execution=args.execution, api=args.api)
+                    cases.append({**base, "label": impl + suffix})
+        if args.bf16:  # bf16 operands, fp32 accumulation: independent of --precision
+            for mode in args.modes:
+                cases.append({"impl": "matmul", "n": n, "mode": mode, "device": device,
+                              "runs": runs, "precision": None, "matmul_dtype": "bfloat16",
+                              "label": "matmul bf16"})
+                if "nirjax" not in missing:
+                    ex = {**(args.execution or {}), "matmul_dtype": "bfloat16"}
+                    cases.append({"impl": "nirjax", "n": n, "mode": mode, "device": device,
+                                  "runs": runs, "precision": None, "execution": ex,
+                                  "api": args.api, "label": "nirjax bf16"})
+    ckpt_cases = []
+    if args.checkpoint is not None:
+        n_ck = max(sizes) if args.gpu else 2048
+        for k in args.checkpoint or [25, 50, 100]:
+            ckpt_cases.append({"impl": "nirjax", "n": n_ck, "mode": "fwdbwd", "device": device,
+                               "runs": 5, "precision": None, "api": args.api,
+                               "execution": {**(args.execution or {}), "checkpoint": k},
+                               "label": f"nirjax checkpoint={k}"})
+        if not any(c["impl"] == "nirjax" and c["n"] == n_ck and c["mode"] == "fwdbwd"
+                   and not c.get("execution") and c.get("precision") is None for c in cases):
+            ckpt_cases.insert(0, {"impl": "nirjax", "n": n_ck, "mode": "fwdbwd",
+                                  "device": device, "runs": 5, "precision": None,
+                                  "api": args.api, "execution": args.execution,
+                                  "label": "nirjax"})
+
+    machine = _machine()
+    results = []
+    try:
+        from tqdm import tqdm
+    except ImportError:  # pragma: no cover
+        def tqdm(x, **k):
+            return x
+    for case in cases + ckpt_cases:
+        case["threads"] = args.threads
+    t_start = time.perf_counter()
+    for case in tqdm(cases + ckpt_cases, desc="cases", unit="case"):
+        if args.budget is not None and time.perf_counter() - t_start > args.budget:
+            res = {"error": f"skipped: --budget {args.budget:.0f} s spent"}
+        else:
+            res = run_case(case, args.timeout)
+        results.append({**case, **res})
+        doc = {"benchmark": "lif_layer", "batch": BATCH, "steps": STEPS, "dt": DT, "tau": TAU,
+               "machine": machine, "results": results}
+        _atomic_write_json(out_path, doc)  # after every case: a partial run keeps its numbers
+
+    table, ratios = summarise(results[: len(cases)])
+    machine["loadavg_end"] = os.getloadavg()
+    doc = {"benchmark": "lif_layer", "batch": BATCH, "steps": STEPS, "dt": DT, "tau": TAU,
+           "machine": machine, "results": results, "ratios": ratios}
+    print(f"\nLinear + LIF layer, batch {BATCH}, {STEPS} steps, {device}; median of timed runs "
+          f"(compile excluded); load average {machine.get('loadavg_start')} -> "
+          f"{machine['loadavg_end']}")
+    print("/matmul: time over the JAX matmul-only bound; peer/nirjax: > 1 means nirjax is faster."
+          " temp MB: XLA temporaries (fwd/f+b); rss MB: peak process RSS.\n")
+    print(table)
+    if ckpt_cases:
+        ck_table, ck = _checkpoint_summary(results, ckpt_cases[0]["n"])
+        doc["checkpoint"] = ck
+        print("Gradient checkpointing, forward + backward:\n" + ck_table)
+    _atomic_write_json(out_path, doc)
+    print(f"\nwrote {out_path}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
