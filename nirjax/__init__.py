@@ -5,6 +5,7 @@
     ys = jax.vmap(graph)(batch)          # a batch
 """
 
+from ._execution import Execution as Execution
 from ._export import load as load
 from ._export import to_nir as to_nir
 from ._export import write as write
@@ -22,6 +23,8 @@ from ._registry import (
 from ._registry import (
     nir_to_module as nir_to_module,
 )
+from ._simulate import simulate as simulate
+from ._simulate import simulate_hdf5 as simulate_hdf5
 from ._surrogate import (
     SURROGATES as SURROGATES,
 )

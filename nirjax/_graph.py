@@ -16,6 +16,7 @@ Semantics (see the README, "Graph semantics"):
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import heapq
 from collections.abc import Mapping, Sequence
@@ -26,6 +27,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from ._execution import DEFAULT as DEFAULT_EXECUTION
+from ._execution import Execution, scan
 from ._options import Options
 from .primitives._base import Primitive
 from .primitives._io import Input, Output
@@ -285,6 +288,7 @@ class Graph(Primitive):
     metadata: Frozen = eqx.field(static=True)
     name: str = eqx.field(static=True)
     dtype: str = eqx.field(static=True)
+    execution: Execution = eqx.field(static=True)
     stateful: ClassVar[bool] = True
 
     def __init__(
@@ -296,6 +300,7 @@ class Graph(Primitive):
         metadata: Mapping[str, Any] | None = None,
         name: str = "",
         dtype: Any = jnp.float32,
+        execution: Execution = DEFAULT_EXECUTION,
     ):
         where = f"graph {name!r}" if name else "the graph"
         nodes = dict(nodes)
@@ -310,6 +315,9 @@ class Graph(Primitive):
         self.metadata = metadata if isinstance(metadata, Frozen) else Frozen(dict(metadata or {}))
         self.name = name
         self.dtype = jnp.dtype(dtype).name
+        if not isinstance(execution, Execution):
+            raise TypeError(f"execution: expected a nirjax.Execution, got {execution!r}.")
+        self.execution = execution
         self.inputs = tuple(sorted(k for k, n in nodes.items() if isinstance(n, Input)))
         self.outputs = tuple(sorted(k for k, n in nodes.items() if isinstance(n, Output)))
         if not self.inputs:
@@ -563,8 +571,9 @@ class Graph(Primitive):
                 own.add(head)
         return own, nested
 
-    def _execute(self, state: dict, xs: dict, record: Sequence[str]):
+    def _execute(self, state: dict, xs: dict, record: Sequence[str], execution=None):
         """Run the compile plan over the time axis; returns (state, values over time, traces)."""
+        execution = self.execution if execution is None else execution
         own, nested = self._split_record(record)
         seqs: dict[str, Any] = {}
         new_nodes = dict(state["nodes"])
@@ -577,13 +586,15 @@ class Graph(Primitive):
                 inp = xs[n] if n in self.inputs else self._gather(n, seqs, None)
                 if isinstance(node, Graph) and n in nested:
                     sub_xs = inp if isinstance(inp, dict) else {node.inputs[0]: inp}
-                    st, vals, sub_tr = node._execute(state["nodes"][n], sub_xs, nested[n])
+                    st, vals, sub_tr = node._execute(
+                        state["nodes"][n], sub_xs, nested[n], execution
+                    )
                     new_nodes[n], seqs[n] = st, node._outputs(vals)
                     traces.update({f"{n}/{k}": v for k, v in sub_tr.items()})
                     tr = {} if n in own else None
                 else:
                     new_nodes[n], seqs[n], tr = node.run_sequence(
-                        state["nodes"][n], inp, record=n in own
+                        state["nodes"][n], inp, record=n in own, execution=execution
                     )
                 if n in own:
                     traces[n] = {"output": seqs[n], **tr}
@@ -594,10 +605,14 @@ class Graph(Primitive):
                             f"record: {n!r} is a subgraph inside a cycle; record the subgraph's "
                             f"output ({n!r}) instead of nodes inside it."
                         )
-                self._run_cycle(members, state, xs, seqs, new_nodes, feedback, traces, own)
+                self._run_cycle(
+                    members, state, xs, seqs, new_nodes, feedback, traces, own, execution
+                )
         return {"nodes": new_nodes, "feedback": feedback}, seqs, traces
 
-    def _run_cycle(self, members, state, xs, seqs, new_nodes, feedback, traces, own):
+    def _run_cycle(
+        self, members, state, xs, seqs, new_nodes, feedback, traces, own, execution
+    ):
         inside = set(members)
         keys = sorted({e.key for e in self.plan.back_edges if e.dst in inside})
         # Inputs from outside the component, summed over the whole time axis before the scan.
@@ -627,16 +642,16 @@ class Graph(Primitive):
             return (new_states, new_fb), (values, obs)
 
         carry0 = ({n: state["nodes"][n] for n in members}, {k: state["feedback"][k] for k in keys})
-        (states, fb), (values, obs) = jax.lax.scan(body, carry0, external)
+        (states, fb), (values, obs) = scan(body, carry0, external, execution)
         new_nodes.update(states)
         feedback.update(fb)
         seqs.update(values)
         traces.update(obs)
 
-    def run_sequence(self, state, xs, record=False):
+    def run_sequence(self, state, xs, record=False, execution=None):
         if not isinstance(xs, Mapping):
             xs = {self.inputs[0]: xs}
-        state, seqs, _ = self._execute(state, xs, ())
+        state, seqs, _ = self._execute(state, xs, (), execution)
         return state, self._outputs(seqs), ({} if record else None)
 
     def run(self, xs: Any, state: dict | None = None, record: Sequence[str] = ()) -> RunResult:
@@ -657,8 +672,51 @@ class Graph(Primitive):
         xs = self._check_inputs(xs, sequence=True)
         if state is None:
             state = self.init_state()
-        state, seqs, traces = self._execute(state, xs, tuple(record))
-        return RunResult(self._outputs(seqs), state, traces)
+        record = tuple(record)
+        self._split_record(record)  # validate names before tracing
+        k = self.execution.checkpoint
+        T = next(iter(xs.values())).shape[0]
+        if k is None or T <= k:
+            state, seqs, traces = self._execute(state, xs, record)
+            return RunResult(self._outputs(seqs), state, traces)
+        return self._run_checkpointed(state, xs, record, k, T)
+
+    def _run_checkpointed(self, state, xs, record, k, T):
+        """Gradient checkpointing over time: whole chunks of k steps under `jax.checkpoint`, so
+        the backward pass stores only the state between chunks and recomputes each chunk."""
+
+        @jax.checkpoint
+        def chunk(carry, x_chunk):
+            carry, seqs, traces = self._execute(carry, x_chunk, record)
+            return carry, (self._outputs(seqs), traces)
+
+        n = T // k
+        head = jax.tree.map(lambda a: a[: n * k].reshape((n, k) + a.shape[1:]), xs)
+        state, (outs, traces) = jax.lax.scan(chunk, state, head)
+        merge = lambda a: a.reshape((n * k,) + a.shape[2:])  # noqa: E731
+        outs, traces = jax.tree.map(merge, outs), jax.tree.map(merge, traces)
+        if n * k < T:
+            tail = jax.tree.map(lambda a: a[n * k :], xs)
+            state, seqs, tail_traces = self._execute(state, tail, record)
+            join = lambda a, b: jnp.concatenate([a, b])  # noqa: E731
+            outs = jax.tree.map(join, outs, self._outputs(seqs))
+            traces = jax.tree.map(join, traces, tail_traces)
+        return RunResult(outs, state, traces)
+
+    def with_execution(self, **options) -> Graph:
+        """A copy of this graph with other execution options (see `nirjax.Execution`:
+        `checkpoint`, `unroll`, `matmul_dtype`, `associative_scan`). The dynamics, parameters
+        and exported NIR are unchanged."""
+        current = {f.name: getattr(self.execution, f.name)
+                   for f in dataclasses.fields(Execution)}
+        unknown = set(options) - set(current)
+        if unknown:
+            raise TypeError(
+                f"with_execution: unknown option(s) {sorted(unknown)}; valid: {sorted(current)}."
+            )
+        new = copy.copy(self)
+        object.__setattr__(new, "execution", Execution(**{**current, **options}))
+        return new
 
     def __call__(self, xs: Any) -> Any:
         """Run one sample, `(T, *input_shape) -> (T, *output_shape)`."""

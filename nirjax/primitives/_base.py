@@ -8,6 +8,8 @@ import equinox as eqx
 import jax
 import numpy as np
 
+from .._execution import Execution, scan
+
 Shape = tuple[int, ...]
 
 
@@ -34,21 +36,23 @@ class Primitive(eqx.Module):
     def __call__(self, x: Any) -> Any:
         raise NotImplementedError(f"{type(self).__name__} does not define a stateless step.")
 
-    def apply_sequence(self, xs: Any) -> Any:
+    def apply_sequence(self, xs: Any, execution: Execution | None = None) -> Any:
         """A stateless node over a leading time axis, as one batched operation."""
         return jax.vmap(self)(xs)
 
-    def run_sequence(self, state: Any, xs: Any, record: bool = False):
+    def run_sequence(
+        self, state: Any, xs: Any, record: bool = False, execution: Execution | None = None
+    ):
         """Run over a leading time axis: returns `(final_state, ys, trace)`, where `trace` holds
         the per-step `observables` (leading time axis) if `record`, else `None`."""
         if not self.stateful:
-            return state, self.apply_sequence(xs), ({} if record else None)
+            return state, self.apply_sequence(xs, execution), ({} if record else None)
 
         def body(carry, x):
             carry, y = self.step(carry, x)
             return carry, (y, self.observables(carry) if record else None)
 
-        state, (ys, trace) = jax.lax.scan(body, state, xs)
+        state, (ys, trace) = scan(body, state, xs, execution)
         return state, ys, trace
 
     def observables(self, state: Any) -> dict:

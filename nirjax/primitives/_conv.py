@@ -37,25 +37,29 @@ class _ConvNd(Primitive):
             return pads
         return [(p, p) for p in self.padding]
 
-    def _conv(self, x):
+    def _conv(self, x, execution=None):
         n = self.weight.ndim - 2
+        weight, out_dtype = self.weight, x.dtype
+        if execution is not None and execution.matmul_dtype is not None:
+            x, weight = x.astype(execution.matmul_dtype), weight.astype(execution.matmul_dtype)
         y = jax.lax.conv_general_dilated(
             x,
-            self.weight,
+            weight,
             window_strides=self.stride,
             padding=self._explicit_padding(),
             rhs_dilation=self.dilation,
             dimension_numbers=_DIMS[n],
             feature_group_count=self.groups,
+            preferred_element_type=out_dtype,
         )
         return y + self.bias.reshape((-1,) + (1,) * n)
 
     def __call__(self, x):
         return self._conv(x[None])[0]
 
-    def apply_sequence(self, xs):
+    def apply_sequence(self, xs, execution=None):
         # The time axis is the convolution's batch axis: one convolution for all steps.
-        return self._conv(xs)
+        return self._conv(xs, execution)
 
     def expected_input_shape(self) -> Shape | None:
         if self.input_shape is None:

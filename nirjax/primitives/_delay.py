@@ -67,7 +67,7 @@ class Delay(Primitive):
         y = jnp.take_along_axis(full, idx, axis=0)[0]
         return full[: self.max_steps], y
 
-    def run_sequence(self, state, xs, record=False):
+    def run_sequence(self, state, xs, record=False, execution=None):
         # The whole time axis at once: a gather from the buffer followed by the inputs.
         xs = jnp.broadcast_to(xs, xs.shape[:1] + state.shape[1:])
         full = jnp.concatenate([state[::-1], xs], axis=0)  # full[D + k] = x[k]

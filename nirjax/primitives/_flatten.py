@@ -42,7 +42,7 @@ class Flatten(Primitive):
     def __call__(self, x):
         return x.reshape(flatten_shape(x.shape, self.start_dim, self.end_dim))
 
-    def apply_sequence(self, xs):
+    def apply_sequence(self, xs, execution=None):
         shape = flatten_shape(xs.shape[1:], self.start_dim, self.end_dim)
         return xs.reshape((xs.shape[0],) + shape)
 

@@ -9,14 +9,15 @@ import nir
 import numpy as np
 from jaxtyping import Array, Float
 
+from .._execution import matmul
 from .._registry import ImportContext, module_to_nir, nir_to_module
 from ._base import Primitive, Shape
 
 
-def _matvec(weight, x):
+def _matvec(weight, x, execution=None):
     if weight.ndim == 2:
-        return x @ weight.T
-    return (weight @ x[..., None])[..., 0]
+        return matmul(x, weight.T, execution)
+    return matmul(weight, x[..., None], execution)[..., 0]
 
 
 class Linear(Primitive):
@@ -32,9 +33,9 @@ class Linear(Primitive):
     def __call__(self, x):
         return _matvec(self.weight, x)
 
-    def apply_sequence(self, xs):
+    def apply_sequence(self, xs, execution=None):
         # One matmul over the whole time axis.
-        return _matvec(self.weight, xs)
+        return _matvec(self.weight, xs, execution)
 
     def expected_input_shape(self) -> Shape:
         return tuple(self.weight.shape[:-2]) + (self.weight.shape[-1],)
@@ -55,8 +56,8 @@ class Affine(Primitive):
     def __call__(self, x):
         return _matvec(self.weight, x) + self.bias
 
-    def apply_sequence(self, xs):
-        return _matvec(self.weight, xs) + self.bias
+    def apply_sequence(self, xs, execution=None):
+        return _matvec(self.weight, xs, execution) + self.bias
 
     def expected_input_shape(self) -> Shape:
         return tuple(self.weight.shape[:-2]) + (self.weight.shape[-1],)
@@ -76,7 +77,7 @@ class Scale(Primitive):
     def __call__(self, x):
         return x * self.scale
 
-    def apply_sequence(self, xs):
+    def apply_sequence(self, xs, execution=None):
         return xs * self.scale
 
     def expected_input_shape(self) -> Shape:

@@ -19,6 +19,7 @@ import nir
 import numpy as np
 from jaxtyping import Array, Float
 
+from .._execution import scan
 from .._options import Options
 from .._registry import ImportContext, as_param, module_to_nir, nir_to_module
 from ._base import Primitive, Shape
@@ -48,6 +49,7 @@ class _Neuron(Primitive):
     elementwise: ClassVar[bool] = True
     _state_vars: ClassVar[tuple[str, ...]] = ("v",)
     _fields: ClassVar[tuple[str, ...]] = ()
+    linear: ClassVar[bool] = False  # reset-free affine dynamics (I, LI, CubaLI)
 
     def __check_init__(self):
         for field in self._fields:
@@ -88,15 +90,51 @@ class _Neuron(Primitive):
     def step(self, state, x):
         return self._advance(self._coefficients(), state, x)
 
-    def run_sequence(self, state, xs, record=False):
+    def run_sequence(self, state, xs, record=False, execution=None):
         c = self._coefficients()  # computed once, outside the time loop
+        if execution is not None and execution.associative_scan and self.linear:
+            states = self._associative(c, state, xs)
+            ys = states["v"]
+            return jax.tree.map(lambda a: a[-1], states), ys, (states if record else None)
 
         def body(carry, x):
             carry, y = self._advance(c, carry, x)
             return carry, (y, carry if record else None)
 
-        state, (ys, trace) = jax.lax.scan(body, state, xs)
+        state, (ys, trace) = scan(body, state, xs, execution)
         return state, ys, trace
+
+    def _associative(self, c, state, xs):
+        """All states of a reset-free (affine) neuron at once: s[k+1] = A s[k] + B[k], with A
+        and B read off the node's own step, combined by `lax.associative_scan`."""
+        names = self._state_vars
+        zero = jax.tree.map(jnp.zeros_like, state)
+        x0 = jnp.zeros_like(xs[0])
+
+        def update(s, x):
+            return self._advance(c, s, x)[0]
+
+        base = update(zero, x0)
+        # A[i][j]: response of variable i to a unit of variable j (per neuron; constant in time).
+        A = jnp.stack([
+            jnp.stack([update({**zero, nj: jnp.ones_like(zero[nj])}, x0)[ni] - base[ni]
+                       for nj in names])
+            for ni in names
+        ])  # (n, n, *shape)
+        B = jax.vmap(lambda x: update(zero, x))(xs)
+        B = jnp.stack([B[n] for n in names], axis=1)  # (T, n, *shape)
+        s0 = jnp.stack([state[n] for n in names])
+        B = B.at[0].add(jnp.einsum("ij...,j...->i...", A, s0))
+        As = jnp.broadcast_to(A, (xs.shape[0],) + A.shape)
+
+        def combine(first, second):
+            a1, b1 = first
+            a2, b2 = second
+            return (jnp.einsum("tij...,tjk...->tik...", a2, a1),
+                    jnp.einsum("tij...,tj...->ti...", a2, b1) + b2)
+
+        _, S = jax.lax.associative_scan(combine, (As, B))
+        return {n: S[:, i] for i, n in enumerate(names)}
 
 
 def _integrate(v, r, x, options: Options):
@@ -118,6 +156,7 @@ class I(_Neuron):  # noqa: E742 - NIR's name
 
     r: Float[Array, ...]
     _fields: ClassVar[tuple[str, ...]] = ("r",)
+    linear: ClassVar[bool] = True
 
     def _advance(self, c, state, x):
         v = _integrate(state["v"], self.r, x, self.options)
@@ -167,6 +206,7 @@ class LI(_Neuron):
     r: Float[Array, ...]
     v_leak: Float[Array, ...]
     _fields: ClassVar[tuple[str, ...]] = ("tau", "r", "v_leak")
+    linear: ClassVar[bool] = True
 
     def _coefficients(self):
         return {"a": self.options.dt / self.tau, "d": jnp.exp(-self.options.dt / self.tau)}
@@ -256,6 +296,7 @@ class CubaLI(_Neuron):
     w_in: Float[Array, ...]
     _state_vars: ClassVar[tuple[str, ...]] = ("I", "v")
     _fields: ClassVar[tuple[str, ...]] = ("tau_syn", "tau_mem", "r", "v_leak", "w_in")
+    linear: ClassVar[bool] = True
 
     def _coefficients(self):
         return _cuba_coefficients(self.tau_syn, self.tau_mem, self.options.dt)

@@ -31,7 +31,7 @@ class _Pool2d(Primitive):
     def __call__(self, x):
         return self._pool(x)
 
-    def apply_sequence(self, xs):
+    def apply_sequence(self, xs, execution=None):
         # The window never spans the leading (time) axis: one reduce_window for all steps.
         return self._pool(xs)
 

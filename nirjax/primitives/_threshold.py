@@ -32,7 +32,7 @@ class Threshold(Primitive):
     def __call__(self, x):
         return self.surrogate(x - self.threshold)
 
-    def apply_sequence(self, xs):
+    def apply_sequence(self, xs, execution=None):
         return self.surrogate(xs - self.threshold)
 
     def expected_input_shape(self) -> Shape:
