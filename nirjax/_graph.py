@@ -685,14 +685,17 @@ class Graph(Primitive):
         """Gradient checkpointing over time: whole chunks of k steps under `jax.checkpoint`, so
         the backward pass stores only the state between chunks and recomputes each chunk."""
 
+        n = T // k
+
         @jax.checkpoint
-        def chunk(carry, x_chunk):
+        def chunk(carry, i):
+            # Slice the chunk out of the untouched input (no reshaped or transposed copy of it,
+            # also under vmap).
+            x_chunk = jax.tree.map(lambda a: jax.lax.dynamic_slice_in_dim(a, i * k, k), xs)
             carry, seqs, traces = self._execute(carry, x_chunk, record)
             return carry, (self._outputs(seqs), traces)
 
-        n = T // k
-        head = jax.tree.map(lambda a: a[: n * k].reshape((n, k) + a.shape[1:]), xs)
-        state, (outs, traces) = jax.lax.scan(chunk, state, head)
+        state, (outs, traces) = jax.lax.scan(chunk, state, jnp.arange(n))
         merge = lambda a: a.reshape((n * k,) + a.shape[2:])  # noqa: E731
         outs, traces = jax.tree.map(merge, outs), jax.tree.map(merge, traces)
         if n * k < T:
