@@ -771,7 +771,9 @@ def _feeds_only(graph: nirjax.Graph, src: str, dst: str) -> bool:
 
 def _uncertainties(problem: _Problem, values, xs, mse: float | None):
     """Per-neuron Gauss-Newton blocks for parameters of trace-recorded nodes (and the per-row
-    gains of the weights that feed only them); threshold intervals for forced nodes."""
+    gains of the weights that feed only them); for thresholds of forced nodes, the interval of
+    consistent thresholds combined with the uncertainty of `v_pre` that the Gauss-Newton
+    covariance of the other parameters implies at the interval's two ends."""
     unc: dict[str, np.ndarray] = {}
     methods: dict[str, str] = {}
     graph = problem.base
@@ -783,24 +785,33 @@ def _uncertainties(problem: _Problem, values, xs, mse: float | None):
 
         return jax.vmap(one)(xs, forcing)
 
+    ends = {}  # forced node -> flat (S*T) indices of the interval's ends, per neuron
     if forcing:
         rec = jax.jit(run_all)(values)
         for n, name in problem.thresholds.items():
             if name is None:
                 continue
-            lo, hi = threshold_interval(rec[n]["v_pre"], forcing[n])
+            v_pre, s = np.asarray(rec[n]["v_pre"]), np.asarray(forcing[n]) > 0.5
+            lo, hi = threshold_interval(v_pre, s)
             width = np.abs(np.asarray(hi) - np.asarray(lo))
             unc[name] = np.where(np.isfinite(width), width / np.sqrt(12.0), np.nan)
             methods[name] = "threshold-interval"
+            flat_v = v_pre.reshape(-1, *v_pre.shape[2:])
+            flat_s = s.reshape(flat_v.shape)
+            ends[n] = (
+                np.argmax(np.where(flat_s, -np.inf, flat_v), axis=0),
+                np.argmin(np.where(flat_s, flat_v, np.inf), axis=0),
+            )
     if mse is None or not problem.traces:
         return unc, methods
     sigma2 = float(mse)
     jvp = jax.jit(lambda v, tg: jax.jvp(run_all, (v,), (tg,))[1])
     for n, obs in problem.traces.items():
         shape = _neuron_shape(graph, n) if hasattr(_get(graph, n), "_fields") else None
+        thr = problem.thresholds.get(n)
         block = []
         for t in problem.targets:
-            if t.name in unc:
+            if t.name == thr and n in ends:
                 continue
             own = t.node == n and t.field in NEURON_FIELDS
             gain = t.field == "gain" and _feeds_only(graph, t.node, n)
@@ -808,19 +819,29 @@ def _uncertainties(problem: _Problem, values, xs, mse: float | None):
                 block.append(t)
         if not block:
             continue
-        cols = []
+        cols, pre = [], []
         for t in block:
             tangent = {k: jnp.zeros_like(v) for k, v in values.items()}
             tangent[t.name] = jnp.ones_like(values[t.name])
             d = jvp(values, tangent)
             # (K_obs * S * T, *shape): this neuron's trace derivatives, every observable stacked
             cols.append(jnp.concatenate([d[n][k].reshape((-1, *shape)) for k in obs], axis=0))
+            if n in ends:
+                dv = np.asarray(d[n]["v_pre"]).reshape(-1, int(np.prod(shape)))
+                lo_i, hi_i = (e.reshape(-1) for e in ends[n])
+                cols_n = np.arange(dv.shape[1])
+                pre.append(0.5 * (dv[lo_i, cols_n] + dv[hi_i, cols_n]))
         J = np.stack([np.asarray(c, np.float64).reshape(c.shape[0], -1) for c in cols], -1)
         G = np.einsum("rnk,rnl->nkl", J, J)  # per neuron (n, K, K)
         cov = sigma2 * np.linalg.pinv(G)
         for k, t in enumerate(block):
             unc[t.name] = np.sqrt(np.maximum(cov[:, k, k], 0.0)).reshape(shape)
             methods[t.name] = "gauss-newton"
+        if pre:
+            D = np.stack(pre, -1)  # (n, K): d v_pre at the interval's middle / d parameter
+            var = np.einsum("nk,nkl,nl->n", D, cov, D).reshape(shape)
+            unc[thr] = np.sqrt(unc[thr] ** 2 + np.maximum(var, 0.0))
+            methods[thr] = "threshold-interval+gauss-newton"
     return unc, methods
 
 
