@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import tempfile
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -15,6 +14,7 @@ import numpy as np
 from jax.sharding import Mesh, NamedSharding, PartitionSpec
 from tqdm.auto import tqdm
 
+from ._atomic import atomic_path
 from ._graph import Graph, RunResult
 
 
@@ -185,44 +185,35 @@ def simulate_hdf5(
     if not os.path.exists(src):
         raise FileNotFoundError(f"{src}: no such HDF5 file.")
     runner = _Runner(graph, devices, ())
-    folder = os.path.dirname(os.path.abspath(dst))
-    os.makedirs(folder, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".h5", dir=folder)
-    os.close(fd)
-    try:
-        with h5py.File(src, "r") as fin, h5py.File(tmp, "w") as fout:
-            names = _dataset_names(graph, fin, inputs, src)
-            data = {k: fin[v] for k, v in names.items()}
-            B, T = _check_batch(graph, {k: _ShapeOnly(d) for k, d in data.items()})
-            out_shapes = graph.output_shapes()
-            if len(graph.outputs) == 1:
-                out_shapes = {graph.outputs[0]: out_shapes}
-            dsets = {
-                k: fout.create_dataset(k, shape=(B, T, *s), dtype=graph.dtype, chunks=True)
-                for k, s in out_shapes.items()
-            }
-            time_chunk = T if time_chunk is None else int(time_chunk)
-            total = -(-B // batch_size) * -(-T // time_chunk)
-            with tqdm(total=total, disable=not progress, desc="simulate", unit="chunk") as bar:
-                for b0 in range(0, B, batch_size):
-                    n = min(batch_size, B - b0)
-                    st = _init_states(graph, n)
-                    for t0 in range(0, T, time_chunk):
-                        t1 = min(T, t0 + time_chunk)
-                        chunk = {k: jnp.asarray(d[b0 : b0 + n, t0:t1], graph.dtype)
-                                 for k, d in data.items()}
-                        res = runner(st, chunk, n)
-                        st = res.state
-                        out = res.output if isinstance(res.output, dict) else {
-                            graph.outputs[0]: res.output}
-                        for k, v in out.items():
-                            dsets[k][b0 : b0 + n, t0:t1] = np.asarray(v)
-                        bar.update()
-        os.replace(tmp, dst)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    # The output closes before atomic_path renames it into place.
+    with atomic_path(dst, ".h5") as tmp, h5py.File(src, "r") as fin, h5py.File(tmp, "w") as fout:
+        names = _dataset_names(graph, fin, inputs, src)
+        data = {k: fin[v] for k, v in names.items()}
+        B, T = _check_batch(graph, {k: _ShapeOnly(d) for k, d in data.items()})
+        out_shapes = graph.output_shapes()
+        if len(graph.outputs) == 1:
+            out_shapes = {graph.outputs[0]: out_shapes}
+        dsets = {
+            k: fout.create_dataset(k, shape=(B, T, *s), dtype=graph.dtype, chunks=True)
+            for k, s in out_shapes.items()
+        }
+        time_chunk = T if time_chunk is None else int(time_chunk)
+        total = -(-B // batch_size) * -(-T // time_chunk)
+        with tqdm(total=total, disable=not progress, desc="simulate", unit="chunk") as bar:
+            for b0 in range(0, B, batch_size):
+                n = min(batch_size, B - b0)
+                st = _init_states(graph, n)
+                for t0 in range(0, T, time_chunk):
+                    t1 = min(T, t0 + time_chunk)
+                    chunk = {k: jnp.asarray(d[b0 : b0 + n, t0:t1], graph.dtype)
+                             for k, d in data.items()}
+                    res = runner(st, chunk, n)
+                    st = res.state
+                    out = res.output if isinstance(res.output, dict) else {
+                        graph.outputs[0]: res.output}
+                    for k, v in out.items():
+                        dsets[k][b0 : b0 + n, t0:t1] = np.asarray(v)
+                    bar.update()
 
 
 class _ShapeOnly:

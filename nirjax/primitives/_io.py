@@ -20,7 +20,20 @@ def _shape_of(types: dict | None, key: str, name: str) -> Shape:
     return tuple(int(v) for v in arr)
 
 
-class Input(Primitive):
+class _Terminal(Primitive):
+    shape: Shape = eqx.field(static=True)
+
+    def __call__(self, x):
+        return x
+
+    def apply_sequence(self, xs, execution=None):
+        return xs
+
+    def expected_input_shape(self) -> Shape:
+        return self.shape
+
+
+class Input(_Terminal):
     """A graph input: passes its per-step value through unchanged.
 
     **Arguments:**
@@ -28,36 +41,14 @@ class Input(Primitive):
     - `shape`: the per-step shape of the input (NIR's `input_type["input"]`).
     """
 
-    shape: Shape = eqx.field(static=True)
 
-    def __call__(self, x):
-        return x
-
-    def apply_sequence(self, xs, execution=None):
-        return xs
-
-    def expected_input_shape(self) -> Shape:
-        return self.shape
-
-
-class Output(Primitive):
+class Output(_Terminal):
     """A graph output: passes the sum of its inputs through unchanged.
 
     **Arguments:**
 
     - `shape`: the per-step shape of the output (NIR's `output_type["output"]`).
     """
-
-    shape: Shape = eqx.field(static=True)
-
-    def __call__(self, x):
-        return x
-
-    def apply_sequence(self, xs, execution=None):
-        return xs
-
-    def expected_input_shape(self) -> Shape:
-        return self.shape
 
 
 @nir_to_module.register
