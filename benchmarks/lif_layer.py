@@ -183,26 +183,42 @@ def _nirjax_graph(n, w, b, execution):
 
 
 def case_matmul(case, x, w, b):
+    """The bound: the input matmul alone (forward) and with its weight gradient `x^T g` for a
+    fixed dense cotangent g (forward + backward; a loss with a constant gradient would let XLA
+    replace `x^T g` by a column sum). XLA's CPU speed depends on the weight's layout, so both
+    layouts are timed, `x @ W.T` with W (out, in) as nirjax stores it and `x @ Wt` with Wt
+    (in, out), and the faster one is the bound."""
     jax = _jax_setup(case)
     import jax.numpy as jnp
     import numpy as np
 
     dtype = case.get("matmul_dtype") or "float32"
     xs = jnp.asarray(x.transpose(1, 0, 2).reshape(-1, x.shape[-1]), dtype)  # (T*B, N)
-    wt = jnp.asarray(w.T, dtype)
-    if case["mode"] == "fwd":
-        fn = jax.jit(lambda wt, xs: jnp.dot(xs, wt, preferred_element_type=jnp.float32))
-        return _time_jax(fn, (wt, xs), case, jax)
-    # Forward and the weight gradient x^T g for a fixed dense cotangent g (a loss whose gradient
-    # would be constant lets XLA replace x^T g by a column sum).
-    g = jnp.asarray(np.random.default_rng(1).standard_normal(xs.shape[:1] + wt.shape[1:]),
+    weights = {"w_out_in": jnp.asarray(w, dtype), "w_in_out": jnp.asarray(w.T, dtype)}
+    dots = {
+        "w_out_in": lambda w, xs: jnp.dot(xs, w.T, preferred_element_type=jnp.float32),
+        "w_in_out": lambda w, xs: jnp.dot(xs, w, preferred_element_type=jnp.float32),
+    }
+    g = jnp.asarray(np.random.default_rng(1).standard_normal((xs.shape[0], w.shape[0])),
                     jnp.float32)
+    variants = {}
+    for name, dot in dots.items():
+        if case["mode"] == "fwd":
+            fn, args = jax.jit(dot), (weights[name], xs)
+        else:
+            def loss(w, xs, g, dot=dot):
+                return jnp.vdot(dot(w, xs), g)
 
-    def loss(wt, xs, g):
-        return jnp.vdot(jnp.dot(xs, wt, preferred_element_type=jnp.float32), g)
-
-    fn = jax.jit(jax.value_and_grad(loss))
-    return _time_jax(fn, (wt, xs, g), case, jax)
+            fn, args = jax.jit(jax.value_and_grad(loss)), (weights[name], xs, g)
+        variants[name] = _time_jax(fn, args, case, jax)
+        variants[name].pop("_out")
+    best = min(variants, key=lambda k: statistics.median(variants[k]["times_s"]))
+    res = dict(variants[best])
+    res["layout"] = best
+    res["variants"] = {k: {"median_s": statistics.median(v["times_s"]), "times_s": v["times_s"]}
+                       for k, v in variants.items()}
+    res["_out"] = None
+    return res
 
 
 def case_nirjax(case, x, w, b):
