@@ -12,7 +12,8 @@ README = os.path.join(os.path.dirname(__file__), "..", "README.md")
 def test_readme_example_runs(tmp_path, monkeypatch):
     shutil.copy(conformance("lif", "lif_norse.nir"), tmp_path / "model.nir")
     monkeypatch.chdir(tmp_path)
-    text = open(README).read()
+    with open(README) as f:
+        text = f.read()
     code = re.search(r"## Ten lines\n\n```python\n(.*?)```", text, re.S).group(1)
     assert len(code.strip().splitlines()) <= 12
     scope: dict = {}
