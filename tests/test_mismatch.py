@@ -11,6 +11,7 @@ import pytest
 
 import nirjax
 from training._mismatch import (
+    _infer_spikes,
     fit_mismatch,
     perturb,
     read_recording,
@@ -106,6 +107,29 @@ def test_forced_neuron_reproduces_free_run_given_its_own_spikes(key):
     spiking = np.asarray(free["output"]) > 0.5
     assert np.all(np.asarray(rec["v_pre"])[spiking] > 1.0)
     assert np.all(np.asarray(rec["v_pre"])[~spiking] <= 1.0)
+
+
+def test_spikes_inferred_from_resets_in_the_trace(chip):
+    graph, sim = chip
+    v = jnp.asarray(sim.recordings["lif"]["v"])
+    inferred = _infer_spikes(v, graph.nodes["lif"])
+    np.testing.assert_array_equal(np.asarray(inferred), sim.recordings["lif"]["output"])
+
+
+def test_spike_losses_free_running_with_gains(chip):
+    graph, sim = chip
+    spikes_only = {"lif": {"output": sim.recordings["lif"]["output"]}}
+    fitted, report = fit_mismatch(
+        graph, spikes_only, inputs=sim.inputs, params=("v_threshold",), per_row_gain=True,
+        loss={"van_rossum": 1.0, "spike_count": 1e-3}, van_rossum_tau=20e-3, steps=40, lr=0.03,
+        detach_reset=True, clip=1.0, progress=False,
+    )
+    assert report.forced == ()
+    assert set(report.params) == {"lif.v_threshold", "fc.gain"}
+    assert report.final_loss < 0.7 * report.initial_loss
+    # the fitted graph keeps the nominal options (detach_reset applied only while fitting)
+    assert fitted.nodes["lif"].options == graph.nodes["lif"].options
+    assert report.params["fc.gain"].method == "none"
 
 
 def test_threshold_interval_and_consistency():
@@ -225,13 +249,14 @@ def test_cli_fit_in_process(tmp_path, chip, capsys):
     graph, _ = chip
     nominal = tmp_path / "nominal.nir"
     nirjax.write(nominal, graph)
-    x = _inputs(1, 800, 20, seed=2)
+    x = _inputs(1, 600, 20, seed=2)
     sim = simulate_chip(graph, inputs=x, params=("tau_mem", "v_threshold"), record=["lif"],
                         seed=11, path=tmp_path / "rec.h5")
     out, fig = tmp_path / "calibrated.nir", tmp_path / "fit.png"
     rc = main([
         "fit", str(nominal), str(tmp_path / "rec.h5"), "--params", "tau_mem,v_threshold",
         "--out", str(out), "--steps", "60", "--lr", "0.15", "--quiet", "--plot", str(fig),
+        "--multi-start", "2",
     ])
     assert rc == 0
     text = capsys.readouterr().out
