@@ -144,6 +144,12 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     )
     p.add_argument("--out", default=None, help="output folder (default: runs/train-...)")
     p.add_argument(
+        "--limit",
+        type=_positive_int,
+        default=None,
+        help="train on the first N training samples only (smoke tests)",
+    )
+    p.add_argument(
         "--no-resume", action="store_true", help="ignore a checkpoint in the output folder"
     )
     p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
@@ -180,6 +186,7 @@ def run(args: argparse.Namespace) -> int:
         out=args.out,
         progress=not args.no_progress,
         resume=not args.no_resume,
+        limit=args.limit,
     )
     train_job(spec)
     return 0

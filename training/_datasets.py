@@ -137,13 +137,17 @@ def encode(
     x = jax.numpy.asarray(features, dtype=jax.numpy.float32)
     keys = jax.random.split(jax.random.PRNGKey(seed), len(features))
     if encoder == "rate":
-        out = jax.vmap(lambda k, f: rate_bernoulli(k, f, n_steps, max_prob=max_prob))(keys, x)
+        out = jax.jit(jax.vmap(lambda k, f: rate_bernoulli(k, f, n_steps, max_prob=max_prob)))(
+            keys, x
+        )
     elif encoder == "poisson":
-        out = jax.vmap(lambda k, f: rate_poisson(k, f, n_steps, max_rate=max_rate, dt=dt))(keys, x)
+        out = jax.jit(jax.vmap(lambda k, f: rate_poisson(k, f, n_steps, max_rate=max_rate, dt=dt)))(
+            keys, x
+        )
     elif encoder == "latency":
-        out = jax.vmap(lambda f: latency(f, n_steps))(x)
+        out = jax.jit(jax.vmap(lambda f: latency(f, n_steps)))(x)
     elif encoder == "current":
-        out = jax.vmap(lambda f: direct_current(f, n_steps, gain=gain))(x)
+        out = jax.jit(jax.vmap(lambda f: direct_current(f, n_steps, gain=gain)))(x)
     else:
         raise ValueError(
             f"encode: unknown encoder {encoder!r}; use 'rate', 'poisson', 'latency' or 'current'"

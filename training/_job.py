@@ -19,13 +19,14 @@ import time
 from collections.abc import Sequence
 from typing import Any
 
+import equinox as eqx
 import jax
 import numpy as np
 
 import nirjax
 
 from ._datasets import SpikeDataset, digits, random_manifolds, read_spiking_hdf5
-from ._loop import METRICS, TrainConfig, default_loss, evaluate, fit, write_json
+from ._loop import METRICS, TrainConfig, default_loss, fit, write_json
 from ._models import feedforward_snn
 from ._plot import plot_training
 
@@ -53,6 +54,8 @@ class JobSpec:
     - `val_fraction`, `patience`: a validation split for best-epoch selection and early
       stopping (0: none, train on the whole training split).
     - `out`: output folder (default `runs/train-<dataset>-<time>`).
+    - `limit`: train on the first `limit` training samples only (smoke tests).
+    - `max_samples`: read only the first samples of an HDF5 file.
     """
 
     dataset: str = "digits"
@@ -78,6 +81,7 @@ class JobSpec:
     progress: bool = True
     resume: bool = True
     max_samples: int | None = None
+    limit: int | None = None
 
 
 def load_dataset(spec: JobSpec) -> tuple[SpikeDataset, SpikeDataset]:
@@ -152,6 +156,8 @@ def train_job(spec: JobSpec, *, log=print) -> dict:
     os.makedirs(out, exist_ok=True)
     log(f"nirjax train: output folder {os.path.abspath(out)}")
     train, test = load_dataset(spec)
+    if spec.limit is not None:
+        train = train.subset(np.arange(min(spec.limit, len(train))))
     val = None
     if spec.val_fraction > 0:
         train, val = train.split(spec.val_fraction, seed=spec.data_seed)
@@ -182,13 +188,14 @@ def train_job(spec: JobSpec, *, log=print) -> dict:
         test=test,
         extra_metrics=summary_base,
     )
-    final = evaluate(result.graph, test, loss=loss)
+    final = result.evaluate(test)
     model_path = os.path.join(out, MODEL)
     nirjax.write(model_path, result.graph)
     sample = test.inputs[0].astype(np.float32)
     layers = _spiking_nodes(result.graph)
-    rec = result.graph.run(jax.numpy.asarray(sample), record=tuple(layers))
-    rasters = {"input": sample, **{n: np.asarray(rec.record[n]["output"]) for n in layers}}
+    record = eqx.filter_jit(lambda g, x: g.run(x, record=tuple(layers)).record)
+    rec = record(result.graph, jax.numpy.asarray(sample))
+    rasters = {"input": sample, **{n: np.asarray(rec[n]["output"]) for n in layers}}
     label = spec.dataset if spec.dataset in DATASETS else test.name
     plot_path = plot_training(
         result.history,

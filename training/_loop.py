@@ -120,8 +120,9 @@ class FitResult:
     - `history`: one dict per epoch (`train_loss`, `train_accuracy`, `val_loss`,
       `val_accuracy`, `seconds`, `steps`).
     - `best_epoch`: the epoch (1-based) whose parameters were kept.
-    - `traces`: how many times the training step was traced (compiled); 1 when nothing
-      recompiles.
+    - `traces`: how many times the training step was traced (compiled) during this run; 1
+      when nothing recompiles (0 when an earlier run with the same settings and the same graph
+      object already compiled it).
     - `steps_per_second`: training steps per second over the epochs after the first (which
       includes compilation); over all epochs if only one ran.
     - `stopped_early`: whether early stopping ended the run.
@@ -134,6 +135,14 @@ class FitResult:
     traces: int
     steps_per_second: float
     stopped_early: bool = False
+    _evaluate: Callable | None = dataclasses.field(default=None, repr=False)
+
+    def evaluate(self, data: SpikeDataset) -> dict:
+        """Loss and accuracy of the trained graph on `data`, with the run's compiled
+        evaluation (`{"loss", "accuracy", "n"}`)."""
+        if self._evaluate is None:
+            return evaluate(self.graph, data)
+        return {**self._evaluate(data), "n": len(data)}
 
 
 def default_loss(graph: nirjax.Graph) -> str:
@@ -239,7 +248,7 @@ def _optimizer(config: TrainConfig, steps_per_epoch: int) -> optax.GradientTrans
 class _Trainer:
     """Holds the compiled step and evaluation functions of one run."""
 
-    def __init__(self, graph: nirjax.Graph, config: TrainConfig, dt: float, steps_per_epoch):
+    def __init__(self, config: TrainConfig, dt: float, steps_per_epoch: int):
         self.config = config
         self.loss_fn = _sample_loss(config, dt)
         self.correct_fn = _sample_correct(config)
@@ -272,7 +281,10 @@ class _Trainer:
             (_, (loss, acc)), grads = jax.value_and_grad(batch_terms, has_aux=True)(
                 params, base, x, y
             )
-            updates, opt_state = self.optimizer.update(grads, opt_state, params)
+            # optax mixes Python floats and int32 step counts (Adam's bias correction), which
+            # strict dtype promotion rejects; the update itself is float32 either way.
+            with jax.numpy_dtype_promotion("standard"):
+                updates, opt_state = self.optimizer.update(grads, opt_state, params)
             params = optax.apply_updates(params, updates)
             return params, opt_state, loss, acc
 
@@ -309,10 +321,19 @@ class _Trainer:
         return result
 
 
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
+_TRAINERS: dict = {}
+
+
+def _trainer(config: TrainConfig, dt: float, steps_per_epoch: int) -> _Trainer:
+    """The compiled functions depend only on the config, dt and the schedule length (the graph
+    is an argument), so runs with the same settings share them: fitting the same graph object
+    again does not recompile."""
+    key = (config, float(dt), int(steps_per_epoch))
+    if key not in _TRAINERS:
+        if len(_TRAINERS) >= 8:
+            _TRAINERS.pop(next(iter(_TRAINERS)))
+        _TRAINERS[key] = _Trainer(config, dt, steps_per_epoch)
+    return _TRAINERS[key]
 
 
 def _atomic_write_bytes(path: str, data: bytes) -> None:
@@ -320,7 +341,7 @@ def _atomic_write_bytes(path: str, data: bytes) -> None:
     os.makedirs(folder, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=".tmp-", dir=folder)
     try:
-        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; give the usual permissions
+        os.chmod(tmp, 0o644)  # mkstemp makes 0600; give a result file the usual permissions
         with os.fdopen(fd, "wb") as f:
             f.write(data)
             f.flush()
@@ -439,7 +460,8 @@ def fit(
     n = len(train)
     bs = min(config.batch_size, n)
     steps_per_epoch = n // bs
-    trainer = _Trainer(graph, config, dt, steps_per_epoch)
+    trainer = _trainer(config, dt, steps_per_epoch)
+    traces_before = trainer.traces
 
     params = init_params(graph, trainable)
     opt_state = trainer.optimizer.init(params)
@@ -568,9 +590,10 @@ def fit(
         params=final,
         history=history,
         best_epoch=meta["best_epoch"],
-        traces=trainer.traces,
+        traces=trainer.traces - traces_before,
         steps_per_second=sps,
         stopped_early=meta["stopped_early"],
+        _evaluate=lambda data: trainer.evaluate(final, graph, data, _targets(data, config)),
     )
 
 
@@ -605,11 +628,11 @@ def evaluate(
     targets = _targets(data, config)
     out = predict(graph, data.inputs, batch_size=batch_size)
     lf = _sample_loss(config, graph.options.dt)
-    losses = np.asarray(jax.vmap(lf)(jnp.asarray(out), jnp.asarray(targets)))
+    losses = np.asarray(jax.jit(jax.vmap(lf))(jnp.asarray(out), jnp.asarray(targets)))
     result = {"loss": float(np.mean(losses)), "n": len(data)}
     cf = _sample_correct(config)
     if cf is not None:
         result["accuracy"] = float(
-            np.mean(np.asarray(jax.vmap(cf)(jnp.asarray(out), jnp.asarray(targets))))
+            np.mean(np.asarray(jax.jit(jax.vmap(cf))(jnp.asarray(out), jnp.asarray(targets))))
         )
     return result
