@@ -331,6 +331,11 @@ def _check_grid(node, key, rec_dt, dt, width, size):
 
 
 # --------------------------------------------------------------------------------- compare
+@eqx.filter_jit
+def _run_discrete(graph: Graph, xs, record: tuple[str, ...]):
+    return graph.run(xs, record=record)
+
+
 def compare(
     graph: Graph,
     inputs: Any,
@@ -387,7 +392,7 @@ def compare(
     runs: dict = {}
     for m in methods:
         g = with_discretization(graph, m)
-        result = eqx.filter_jit(lambda g_, x: g_.run(x, record=net.neurons))(g, inputs)
+        result = _run_discrete(g, inputs, net.neurons)
         rec = jax.tree.map(np.asarray, result.record)
         runs[m] = {}
         for n in net.neurons:

@@ -278,12 +278,12 @@ def build_net(graph: Graph, input_kind: str) -> _Net:
     return _Net(
         inputs=inputs,
         outputs=outputs,
-        neurons=tuple(neurons),
-        spiking=tuple(spiking),
-        delays=tuple(delays),
+        neurons=tuple(sorted(neurons)),
+        spiking=tuple(sorted(spiking)),
+        delays=tuple(sorted(delays)),
         order=tuple(order),
-        incoming_items=tuple((k, tuple(v)) for k, v in incoming.items()),
-        shapes_items=tuple((k, tuple(v)) for k, v in shapes.items()),
+        incoming_items=tuple(sorted((k, tuple(v)) for k, v in incoming.items())),
+        shapes_items=tuple(sorted((k, tuple(int(d) for d in v)) for k, v in shapes.items())),
     )
 
 
