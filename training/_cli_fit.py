@@ -55,6 +55,8 @@ def add_parser(subparsers) -> None:
     p.add_argument("--lr", type=_float, default=0.1,
                    help="Adam learning rate (default: %(default)s)")
     p.add_argument("--multi-start", type=int, default=1, help="number of starts (default: 1)")
+    p.add_argument("--polish", type=int, default=3,
+                   help="Gauss-Newton iterations after gradient descent (default: %(default)s)")
     p.add_argument("--clip", type=_float, default=None, help="clip the gradient's global norm")
     p.add_argument("--no-teacher-forcing", action="store_true",
                    help="let the model spike freely instead of replaying the recorded resets")
@@ -95,6 +97,7 @@ def run(args) -> int:
         detach_reset=args.detach_reset,
         clip=args.clip,
         multi_start=args.multi_start,
+        polish=args.polish,
         steps=args.steps,
         lr=args.lr,
         seed=args.seed,

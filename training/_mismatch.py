@@ -160,6 +160,11 @@ class Target:
         """The parameter for unconstrained `u` (same shape as the nominal)."""
         return self.nominal + self.bound * self.scale * jnp.tanh(u)
 
+    def unconstrained(self, value):
+        """The `u` of a value (clipped just inside the bounds)."""
+        x = (jnp.asarray(value) - self.nominal) / (self.bound * self.scale)
+        return jnp.arctanh(jnp.clip(x, -0.999999, 0.999999))
+
     def deviation(self, value):
         """The deviation from nominal in units of the scale (relative where nominal != 0)."""
         return (np.asarray(value) - self.nominal) / self.scale
@@ -526,6 +531,7 @@ def fit_mismatch(
     steps: int = 400,
     lr: float = 0.1,
     van_rossum_tau: float = 5e-3,
+    polish: int = 3,
     uncertainty: bool = True,
     seed: int = 0,
     progress: bool = True,
@@ -555,6 +561,10 @@ def fit_mismatch(
       nominal graph, the others at random deviations); the best final loss wins.
     - `steps`, `lr`: Adam steps and learning rate (in the unconstrained variables u).
     - `van_rossum_tau`: the kernel time constant of the van Rossum distance (s).
+    - `polish`: after gradient descent, this many Gauss-Newton iterations on the per-neuron
+      blocks of trace-recorded nodes that are teacher-forced or do not spike (each neuron's step
+      is kept only if it lowers that neuron's residual), and thresholds of forced nodes moved to
+      the middle of their consistent interval. 0 turns it off.
     - `uncertainty`: estimate uncertainties (Gauss-Newton / threshold interval / multi-start).
     - `seed`, `progress`: random seed of the starts; show a progress bar.
 
@@ -714,15 +724,18 @@ def fit_mismatch(
     best_loss = jnp.where(better, final_total, best_loss)
     winner = int(jnp.argmin(best_loss))
 
-    # (evaluated at the batch shape of the starts, so nothing compiles again)
-    initial_data = float(objective(jax.tree.map(jnp.zeros_like, u0))[1][0])
     u_best = {k: v[winner] for k, v in best_u.items()}
-    final_data = float(
-        objective(jax.tree.map(lambda v: jnp.broadcast_to(v, (multi_start, *v.shape)), u_best))[1][
-            0
-        ]
-    )
     values = {t.name: t.value(u_best[t.name]) for t in targets}
+    if polish and traces:
+        values = _polish(problem, values, xs, polish)
+        u_best = {t.name: t.unconstrained(values[t.name]) for t in targets}
+
+    def at_starts(u):  # evaluate at the batch shape of the starts: nothing compiles again
+        return float(objective(jax.tree.map(
+            lambda v: jnp.broadcast_to(v, (multi_start, *v.shape)), u))[1][0])
+
+    initial_data = at_starts({k: jnp.zeros_like(v) for k, v in u_best.items()})
+    final_data = at_starts(u_best)
     fitted = substitute(graph, targets, values)
 
     all_values = {t.name: np.asarray(t.value(best_u[t.name])) for t in targets}
@@ -769,6 +782,117 @@ def _feeds_only(graph: nirjax.Graph, src: str, dst: str) -> bool:
     return bool(out) and all(e.dst == dst for e in out)
 
 
+def _runner(problem: _Problem, xs):
+    def run_all(vals):
+        def one(x, f):
+            return _sample_outputs(problem, vals, x, f)
+
+        return jax.vmap(one)(xs, problem.forcing)
+
+    return run_all
+
+
+def _block(problem: _Problem, n: str, skip=()) -> tuple[tuple[int, ...] | None, list[Target]]:
+    """The targets whose value for neuron i acts on the trace of neuron i of node n: n's own
+    per-neuron parameters and the per-row gains of weights that feed only n."""
+    graph = problem.base
+    node = _get(graph, n)
+    if not hasattr(node, "_fields"):
+        return None, []
+    shape = _neuron_shape(graph, n)
+    block = []
+    for t in problem.targets:
+        if t.name in skip:
+            continue
+        own = t.node == n and t.field in NEURON_FIELDS
+        gain = t.field == "gain" and _feeds_only(graph, t.node, n)
+        if (own or gain) and tuple(t.nominal.shape) == shape:
+            block.append(t)
+    return shape, block
+
+
+def _flat_traces(rec_n: dict, keys, n_neurons: int) -> jax.Array:
+    """The traces of one node, every observable stacked: `(K_obs * S * T, n_neurons)`."""
+    return jnp.concatenate([rec_n[k].reshape(-1, n_neurons) for k in keys], axis=0)
+
+
+def _tangent(values, name):
+    tangent = {k: jnp.zeros_like(v) for k, v in values.items()}
+    tangent[name] = jnp.ones_like(values[name])
+    return tangent
+
+
+def _recenter_thresholds(problem: _Problem, values, rec):
+    """Move forced thresholds to the middle of the interval of consistent thresholds."""
+    values = dict(values)
+    by_name = {t.name: t for t in problem.targets}
+    for n, name in problem.thresholds.items():
+        if name is None:
+            continue
+        t = by_name[name]
+        lo, hi = threshold_interval(rec[n]["v_pre"], problem.forcing[n])
+        ok = jnp.isfinite(lo) & jnp.isfinite(hi) & (lo <= hi)
+        mid = jnp.where(ok, 0.5 * (lo + hi), values[name])
+        limit = 0.999 * t.bound * t.scale
+        values[name] = jnp.clip(mid, t.nominal - limit, t.nominal + limit).astype(t.nominal.dtype)
+    return values
+
+
+def _polish(problem: _Problem, values, xs, iterations: int):
+    """Gauss-Newton iterations on the per-neuron blocks (see `fit_mismatch(polish=...)`)."""
+    run_all = _runner(problem, xs)
+    run = jax.jit(run_all)
+    jvp = jax.jit(lambda v, tg: jax.jvp(run_all, (v,), (tg,))[1])
+    nodes = {}
+    for n in problem.traces:
+        node = _get(problem.base, n)
+        if n in problem.forcing or not hasattr(node, "v_threshold"):
+            shape, block = _block(problem, n, skip={problem.thresholds.get(n)})
+            if block:
+                nodes[n] = (shape, block)
+    values = dict(values)
+
+    def residuals(rec):
+        out = {}
+        for n, (shape, _) in nodes.items():
+            obs = problem.traces[n]
+            size = int(np.prod(shape))
+            model = _flat_traces(rec[n], obs, size)
+            data = _flat_traces(obs, obs, size)
+            out[n] = np.asarray(model - data, np.float64)
+        return out
+
+    for _ in range(iterations if nodes else 0):
+        rec = run(values)
+        res = residuals(rec)
+        trial = dict(values)
+        for n, (shape, block) in nodes.items():
+            size = int(np.prod(shape))
+            J = np.stack([
+                np.asarray(_flat_traces(jvp(values, _tangent(values, t.name))[n],
+                                        problem.traces[n], size), np.float64)
+                for t in block
+            ], -1)  # (R, n, K)
+            G = np.einsum("rnk,rnl->nkl", J, J)
+            g = np.einsum("rnk,rn->nk", J, res[n])
+            damp = 1e-6 * np.einsum("nkk->nk", G)[..., None] * np.eye(len(block))
+            step = -np.linalg.solve(G + damp + 1e-30 * np.eye(len(block)), g[..., None])[..., 0]
+            for k, t in enumerate(block):
+                limit = 0.999 * t.bound * t.scale
+                new = np.asarray(values[t.name], np.float64) + step[:, k].reshape(shape)
+                trial[t.name] = jnp.asarray(
+                    np.clip(new, t.nominal - limit, t.nominal + limit), t.nominal.dtype
+                )
+        new_res = residuals(run(trial))
+        for n, (shape, block) in nodes.items():
+            better = ((new_res[n] ** 2).sum(0) < (res[n] ** 2).sum(0)).reshape(shape)
+            for t in block:
+                values[t.name] = jnp.where(better, trial[t.name], values[t.name])
+    if any(name is not None for name in problem.thresholds.values()):
+        values = _recenter_thresholds(problem, values, run(values))
+    return values
+
+
 def _uncertainties(problem: _Problem, values, xs, mse: float | None):
     """Per-neuron Gauss-Newton blocks for parameters of trace-recorded nodes (and the per-row
     gains of the weights that feed only them); for thresholds of forced nodes, the interval of
@@ -776,14 +900,8 @@ def _uncertainties(problem: _Problem, values, xs, mse: float | None):
     covariance of the other parameters implies at the interval's two ends."""
     unc: dict[str, np.ndarray] = {}
     methods: dict[str, str] = {}
-    graph = problem.base
     forcing = problem.forcing
-
-    def run_all(vals):
-        def one(x, f):
-            return _sample_outputs(problem, vals, x, f)
-
-        return jax.vmap(one)(xs, forcing)
+    run_all = _runner(problem, xs)
 
     ends = {}  # forced node -> flat (S*T) indices of the interval's ends, per neuron
     if forcing:
@@ -807,31 +925,21 @@ def _uncertainties(problem: _Problem, values, xs, mse: float | None):
     sigma2 = float(mse)
     jvp = jax.jit(lambda v, tg: jax.jvp(run_all, (v,), (tg,))[1])
     for n, obs in problem.traces.items():
-        shape = _neuron_shape(graph, n) if hasattr(_get(graph, n), "_fields") else None
         thr = problem.thresholds.get(n)
-        block = []
-        for t in problem.targets:
-            if t.name == thr and n in ends:
-                continue
-            own = t.node == n and t.field in NEURON_FIELDS
-            gain = t.field == "gain" and _feeds_only(graph, t.node, n)
-            if (own or gain) and shape is not None and tuple(t.nominal.shape) == shape:
-                block.append(t)
+        shape, block = _block(problem, n, skip={thr} if n in ends else ())
         if not block:
             continue
+        size = int(np.prod(shape))
         cols, pre = [], []
         for t in block:
-            tangent = {k: jnp.zeros_like(v) for k, v in values.items()}
-            tangent[t.name] = jnp.ones_like(values[t.name])
-            d = jvp(values, tangent)
-            # (K_obs * S * T, *shape): this neuron's trace derivatives, every observable stacked
-            cols.append(jnp.concatenate([d[n][k].reshape((-1, *shape)) for k in obs], axis=0))
+            d = jvp(values, _tangent(values, t.name))
+            cols.append(np.asarray(_flat_traces(d[n], obs, size), np.float64))
             if n in ends:
-                dv = np.asarray(d[n]["v_pre"]).reshape(-1, int(np.prod(shape)))
+                dv = np.asarray(d[n]["v_pre"]).reshape(-1, size)
                 lo_i, hi_i = (e.reshape(-1) for e in ends[n])
-                cols_n = np.arange(dv.shape[1])
-                pre.append(0.5 * (dv[lo_i, cols_n] + dv[hi_i, cols_n]))
-        J = np.stack([np.asarray(c, np.float64).reshape(c.shape[0], -1) for c in cols], -1)
+                idx = np.arange(size)
+                pre.append(0.5 * (dv[lo_i, idx] + dv[hi_i, idx]))
+        J = np.stack(cols, -1)  # (R, n, K)
         G = np.einsum("rnk,rnl->nkl", J, J)  # per neuron (n, K, K)
         cov = sigma2 * np.linalg.pinv(G)
         for k, t in enumerate(block):
