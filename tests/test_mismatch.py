@@ -213,6 +213,9 @@ def test_errors_name_the_problem(chip):
     with pytest.raises(ValueError, match="no node 'nope'"):
         fit_mismatch(graph, {"nope": {"v": sim.recordings["lif"]["v"]}}, inputs=sim.inputs,
                      steps=1, progress=False)
+    with pytest.raises(ValueError, match="model has no observable \\['v'\\] for this Affine"):
+        fit_mismatch(graph, {"fc": {"v": sim.recordings["lif"]["v"]}}, inputs=sim.inputs,
+                     steps=1, progress=False)
     spikes_only = {"lif": {"output": sim.recordings["lif"]["output"]}}
     with pytest.raises(ValueError, match="trace_mse' needs recorded membrane traces"):
         fit_mismatch(graph, spikes_only, inputs=sim.inputs, loss="trace_mse", steps=1,

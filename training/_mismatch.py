@@ -499,6 +499,23 @@ def _data_terms(problem: _Problem, values, inputs):
     return {k: jnp.mean(v) for k, v in terms.items()}
 
 
+def _check_observables(problem: _Problem, values, xs) -> None:
+    """Every recorded observable must be one the model records (checked on shapes only)."""
+    first = jax.tree.map(lambda a: a[0], (xs, problem.forcing))
+    rec = jax.eval_shape(lambda v, x, f: _sample_outputs(problem, v, x, f), values, *first)
+    wanted = {n: set(o) for n, o in problem.traces.items()}
+    for n in problem.spikes:
+        wanted.setdefault(n, set()).add("output")
+    for n, keys in wanted.items():
+        missing = keys - set(rec[n])
+        if missing:
+            raise ValueError(
+                f"recordings of {n!r}: the model has no observable {sorted(missing)} for this "
+                f"{type(_get(problem.base, n)).__name__} node (it records {sorted(rec[n])}). "
+                "Record 'v' and 'I' only for neurons."
+            )
+
+
 def _objective(problem: _Problem, u, inputs):
     values = {t.name: t.value(u[t.name]) for t in problem.targets}
     terms = _data_terms(problem, values, inputs)
@@ -675,6 +692,7 @@ def fit_mismatch(
         van_rossum_tau,
         prior_weight,
     )
+    _check_observables(problem, {t.name: jnp.asarray(t.nominal) for t in targets}, xs)
 
     # Starts: the nominal graph, then random deviations (u ~ N(0, 0.5^2)).
     key = jax.random.PRNGKey(seed)
