@@ -1,0 +1,428 @@
+"""Spike agreement between nirjax and its peers (snnTorch, Norse), in both directions.
+
+For each peer and neuron type, a small network is built in one simulator, converted through NIR
+with the peers' own converters (and the explicit corrections of `nirjax.interop`), and both
+simulators run the same random input spikes. Agreement is the fraction of (step, sample,
+neuron) entries whose output spike is identical; for LI (a voltage output) the fraction within
+an absolute tolerance of 1e-5, and the largest difference.
+
+    python benchmarks/interop_agreement.py --steps 500 --batch 16 --seeds 3 --out agreement.json
+
+The same case functions drive `tests/test_interop.py` (with fewer steps).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import tempfile
+import warnings
+from collections.abc import Callable
+
+import numpy as np
+
+LI_ATOL = 1e-5
+
+
+# ------------------------------------------------------------------------------- simulation
+def _torch_run(net, xs, stateful_call: bool):
+    """Run a torch module over time: xs (T, B, ...) -> outputs (T, B, ...)."""
+    import torch
+
+    outs, state = [], None
+    with torch.no_grad():
+        for t in range(xs.shape[0]):
+            if stateful_call:
+                out, state = net(xs[t], state)
+            else:
+                out = net(xs[t])
+            if isinstance(out, tuple):
+                out = out[0]
+            outs.append(out)
+    return torch.stack(outs).numpy()
+
+
+def _nirjax_run(graph, xs: np.ndarray) -> np.ndarray:
+    import jax
+    import jax.numpy as jnp
+
+    ys = jax.vmap(graph)(jnp.asarray(np.swapaxes(xs, 0, 1)))
+    return np.swapaxes(np.asarray(ys), 0, 1)
+
+
+def _inputs(shape, steps, batch, seed, p=0.3):
+    import torch
+
+    g = torch.Generator().manual_seed(seed)
+    return (torch.rand((steps, batch) + tuple(shape), generator=g) < p).float()
+
+
+def _reset_snntorch(net):
+    from snntorch import utils
+
+    utils.reset(net)
+
+
+# -------------------------------------------------------------------------------- snnTorch
+N_IN, N = 5, 6
+
+
+def _snntorch_model(kind: str, seed: int, reset_delay: bool):
+    import snntorch as snn
+    import torch
+
+    torch.manual_seed(seed)
+    full = lambda v, shape=(N,): torch.full(shape, v)  # noqa: E731 - per-neuron tensors
+    common = dict(reset_mechanism="zero", init_hidden=True, reset_delay=reset_delay)
+    if kind == "Leaky":
+        neuron, shape = snn.Leaky(beta=full(0.9), threshold=full(0.5), **common), (N_IN,)
+    elif kind == "Synaptic":
+        neuron = snn.Synaptic(alpha=full(0.8), beta=full(0.9), threshold=full(0.5), **common)
+        shape = (N_IN,)
+    elif kind in ("RLeaky", "RLeaky+bias"):
+        neuron = snn.RLeaky(beta=full(0.9), threshold=full(0.5), linear_features=N, **common)
+        shape = (N_IN,)
+    elif kind == "RSynaptic":
+        neuron = snn.RSynaptic(alpha=full(0.8), beta=full(0.9), threshold=full(0.5),
+                               linear_features=N, **common)
+        shape = (N_IN,)
+    elif kind == "Conv2d+Leaky":
+        conv = torch.nn.Conv2d(2, 3, 3, padding=1)
+        neuron = snn.Leaky(beta=full(0.9, (3, 6, 6)), threshold=full(0.5, (3, 6, 6)), **common)
+        return torch.nn.Sequential(conv, neuron), (2, 6, 6)
+    else:
+        raise KeyError(kind)
+    if kind in ("RLeaky", "RSynaptic"):
+        # snnTorch evaluates recurrent(spk = 0) = bias at the first step, where NIR's back edge
+        # (and nirjax) carries zeros; with a zero recurrent bias both agree (docs/interop.md).
+        torch.nn.init.zeros_(neuron.recurrent.bias)
+    return torch.nn.Sequential(torch.nn.Linear(N_IN, N), neuron), shape
+
+
+SNNTORCH_KINDS = ("Leaky", "Synaptic", "RLeaky", "RLeaky+bias", "RSynaptic", "Conv2d+Leaky")
+
+
+def snntorch_to_nirjax(kind: str, steps: int, batch: int, seed: int, reset_delay=False,
+                       membrane: list | None = None):
+    """Build in snnTorch, export with snnTorch's exporter, import with `from_snntorch`.
+    Returns (snnTorch spikes, nirjax spikes), both (T, B, ...). If `membrane` is a list, the
+    snnTorch neuron's membrane at each spike decision (before its reset) is appended to it."""
+    import torch
+    from snntorch.export_nir import export_to_nir
+
+    import nirjax
+    import nirjax.interop
+
+    net, shape = _snntorch_model(kind, seed, reset_delay)
+    with _quiet():
+        graph = export_to_nir(net, torch.zeros((1,) + shape), ignore_dims=[0])
+    if reset_delay:  # not expressible: import with the zero-delay options, measured as is
+        model = nirjax.from_nir(graph, **nirjax.interop.snntorch_options("zero"))
+    else:
+        model = nirjax.interop.from_snntorch(graph, reset_mechanism="zero")
+    xs = _inputs(shape, steps, batch, seed + 1)
+    _reset_snntorch(net)
+    if membrane is not None:
+        neuron, fire = net[1], net[1].fire
+
+        def spy(mem):
+            membrane.append(mem.detach().clone().numpy())
+            return fire(mem)
+
+        neuron.fire = spy  # this instance only, for the measurement
+    ref = _torch_run(net, xs, stateful_call=False)
+    return ref, _nirjax_run(model, xs.numpy())
+
+
+def _nirjax_model(kind: str, seed: int, dt: float, peer: str):
+    """A nirjax graph in the form a peer's importer accepts, trained for a few steps."""
+    import nir
+
+    import nirjax
+
+    rng = np.random.default_rng(seed)
+    f32 = lambda a: np.asarray(a, np.float32)  # noqa: E731
+    n, nin = N, N_IN
+    tau = f32(np.full(n, 1e-3 if peer == "snntorch" else 5e-3))
+    w = f32(rng.normal(0.0, 1.0, (n, nin)))
+    b = f32(rng.normal(0.0, 0.1, n))
+    zeros = f32(np.zeros(n))
+    thr = f32(np.full(n, 0.5))
+    r = f32(tau / dt) if peer == "snntorch" else f32(np.ones(n))
+    shape = (nin,)
+    options: dict = {}
+    if kind == "LIF":
+        nodes = [nir.Affine(weight=w, bias=b),
+                 nir.LIF(tau=tau, r=r, v_leak=zeros, v_threshold=thr, v_reset=zeros)]
+    elif kind == "CubaLIF":
+        tau_syn = f32(tau / 2)
+        w_in = f32(tau_syn / dt) if peer == "snntorch" else f32(np.full(n, 2.0))
+        nodes = [nir.Affine(weight=w, bias=b),
+                 nir.CubaLIF(tau_syn=tau_syn, tau_mem=tau, r=r, v_leak=zeros, v_threshold=thr,
+                             v_reset=zeros, w_in=w_in)]
+    elif kind == "IF":
+        nodes = [nir.Affine(weight=w, bias=b),
+                 nir.IF(r=f32(np.ones(n)), v_threshold=f32(np.full(n, 1.5)), v_reset=zeros)]
+        options = dict(input_mode="impulse")
+    elif kind == "RLIF":
+        inner = nir.NIRGraph(
+            nodes={"input": nir.Input(input_type={"input": np.array([n])}),
+                   "lif": nir.LIF(tau=tau, r=r, v_leak=zeros, v_threshold=thr, v_reset=zeros),
+                   "w_rec": nir.Linear(weight=f32(rng.normal(0.0, 0.3, (n, n)))),
+                   "output": nir.Output(output_type={"output": np.array([n])})},
+            edges=[("input", "lif"), ("lif", "w_rec"), ("w_rec", "lif"), ("lif", "output")],
+            type_check=False)
+        graph = nir.NIRGraph(
+            nodes={"input": nir.Input(input_type={"input": np.array([nin])}),
+                   "fc": nir.Affine(weight=w, bias=b), "rnn": inner,
+                   "output": nir.Output(output_type={"output": np.array([n])})},
+            edges=[("input", "fc"), ("fc", "rnn"), ("rnn", "output")], type_check=False)
+        return _train(nirjax.from_nir(graph, dt=dt), shape, seed), shape
+    elif kind == "Conv2d+LIF":
+        shape = (2, 6, 6)
+        tau3 = f32(np.full((3, 6, 6), 1e-3))
+        kernel = f32(rng.normal(0, 0.5, (3, 2, 3, 3)))
+        nodes = [nir.Conv2d(input_shape=np.array([6, 6]), weight=kernel,
+                            stride=np.array([1, 1]), padding=np.array([1, 1]),
+                            dilation=np.array([1, 1]), groups=1, bias=f32(rng.normal(0, 0.1, 3))),
+                 nir.LIF(tau=tau3, r=f32(tau3 / dt), v_leak=f32(np.zeros((3, 6, 6))),
+                         v_threshold=f32(np.full((3, 6, 6), 0.5)),
+                         v_reset=f32(np.zeros((3, 6, 6))))]
+    else:
+        raise KeyError(kind)
+    graph = nir.NIRGraph.from_list(*nodes, type_check=False)
+    graph.nodes["input"] = nir.Input(input_type={"input": np.array(shape)})
+    if kind == "Conv2d+LIF":
+        graph.nodes["output"] = nir.Output(output_type={"output": np.array([3, 6, 6])})
+    return _train(nirjax.from_nir(graph, dt=dt, **options), shape, seed), shape
+
+
+def _train(model, shape, seed, steps=2, lr=0.05):
+    """A few gradient steps on the weights and biases (a stand-in for real training), so the
+    exported parameters are ones nirjax produced."""
+    import equinox as eqx
+    import jax
+    import jax.numpy as jnp
+
+    xs = jnp.asarray(_inputs(shape, 20, 2, seed + 7).numpy()).swapaxes(0, 1)
+
+    @eqx.filter_jit
+    @eqx.filter_grad
+    def grad(m):
+        return jnp.mean((jnp.mean(jax.vmap(m)(xs)) - 0.3) ** 2)
+
+    def is_weight(path, _):
+        return jax.tree_util.keystr(path).endswith((".weight", ".bias"))
+
+    for _ in range(steps):
+        g = grad(model)
+        upd = jax.tree_util.tree_map_with_path(
+            lambda p, v: -lr * v if is_weight(p, v) else jnp.zeros_like(v), g)
+        model = eqx.apply_updates(model, upd)
+    return model
+
+
+NIRJAX_TO_SNNTORCH = ("LIF", "CubaLIF", "RLIF", "Conv2d+LIF")
+
+
+def nirjax_to_snntorch(kind: str, steps: int, batch: int, seed: int):
+    """Build (and train) in nirjax, export with `to_snntorch`, import with snnTorch's
+    `import_from_nir`. Returns (snnTorch spikes, nirjax spikes)."""
+    from snntorch.import_nir import import_from_nir
+
+    import nirjax.interop
+
+    model, shape = _nirjax_model(kind, seed, dt=1e-4, peer="snntorch")
+    graph = nirjax.interop.to_snntorch(model)
+    with _quiet():
+        net = import_from_nir(_through_file(graph))
+    xs = _inputs(shape, steps, batch, seed + 1)
+    _reset_snntorch(net)
+    ref = _torch_run(net, xs, stateful_call=False)
+    return ref, _nirjax_run(model, xs.numpy())
+
+
+# ----------------------------------------------------------------------------------- Norse
+NORSE_KINDS = ("LIFBoxCell", "LIFCell", "IAFCell", "LIBoxCell")
+NORSE_DT = 1e-3
+
+
+def _norse_model(kind: str, seed: int):
+    import norse.torch as norse
+    import torch
+
+    torch.manual_seed(seed)
+    if kind == "LIFBoxCell":
+        cell = norse.LIFBoxCell(norse.LIFBoxParameters(tau_mem_inv=torch.tensor(200.0),
+                                                       v_th=torch.tensor(0.1)), dt=NORSE_DT)
+    elif kind == "LIFCell":
+        cell = norse.LIFCell(norse.LIFParameters(tau_mem_inv=torch.tensor(200.0),
+                                                 tau_syn_inv=torch.tensor(400.0),
+                                                 v_th=torch.tensor(0.3)), dt=NORSE_DT)
+    elif kind == "IAFCell":
+        cell = norse.IAFCell(norse.IAFParameters(v_th=torch.tensor(0.8)), dt=NORSE_DT)
+    elif kind == "LIBoxCell":
+        cell = norse.LIBoxCell(dt=NORSE_DT)
+    else:
+        raise KeyError(kind)
+    return norse.SequentialState(torch.nn.Linear(N_IN, N), cell)
+
+
+def norse_to_nirjax(kind: str, steps: int, batch: int, seed: int):
+    """Build in Norse, export with `norse.torch.to_nir`, import with `nirjax.interop.from_norse`.
+    Returns (Norse outputs, nirjax outputs)."""
+    import norse.torch as norse
+    import torch
+
+    import nirjax.interop
+
+    net = _norse_model(kind, seed)
+    with _quiet():
+        graph = norse.to_nir(net, torch.zeros((1, N_IN)), dt=NORSE_DT)
+    model = nirjax.interop.from_norse(graph, dt=NORSE_DT)
+    xs = _inputs((N_IN,), steps, batch, seed + 1)
+    ref = _torch_run(net, xs, stateful_call=True)
+    return ref, _nirjax_run(model, xs.numpy())
+
+
+NIRJAX_TO_NORSE = ("LIF", "CubaLIF", "IF")
+
+
+def nirjax_to_norse(kind: str, steps: int, batch: int, seed: int):
+    """Build (and train) in nirjax, export with `to_norse`, import with `norse.torch.from_nir`.
+    Returns (Norse outputs, nirjax outputs)."""
+    import norse.torch as norse
+
+    import nirjax.interop
+
+    model, shape = _nirjax_model(kind, seed, dt=NORSE_DT, peer="norse")
+    graph = nirjax.interop.to_norse(model)
+    with _quiet():
+        net = norse.from_nir(_through_file(graph), dt=model.options.dt)
+    xs = _inputs(shape, steps, batch, seed + 1)
+    ref = _torch_run(net, xs, stateful_call=True)
+    return ref, _nirjax_run(model, xs.numpy())
+
+
+# -------------------------------------------------------------------------------- helpers
+class _quiet:
+    """Silence the peers' prints and warnings while they convert."""
+
+    def __enter__(self):
+        import contextlib
+        import io
+        import logging
+
+        self._stack = contextlib.ExitStack()
+        self._stack.enter_context(contextlib.redirect_stdout(io.StringIO()))
+        self._stack.enter_context(warnings.catch_warnings())
+        warnings.simplefilter("ignore")
+        logging.disable(logging.WARNING)
+        self._stack.callback(logging.disable, logging.NOTSET)
+        return self
+
+    def __exit__(self, *exc):
+        self._stack.close()
+        return False
+
+
+def _through_file(graph):
+    """Write with nirjax.write and read back with plain nir.read: what a peer gets from a file."""
+    import nir
+
+    import nirjax
+
+    with tempfile.TemporaryDirectory() as d:
+        path = os.path.join(d, "g.nir")
+        nirjax.write(path, graph)
+        return nir.read(path)
+
+
+def agreement(ref: np.ndarray, ours: np.ndarray, voltage: bool = False) -> dict:
+    ref, ours = np.asarray(ref, np.float64), np.asarray(ours, np.float64)
+    if ref.shape != ours.shape:
+        raise ValueError(f"shapes differ: peer {ref.shape}, nirjax {ours.shape}")
+    if voltage:
+        diff = np.abs(ref - ours)
+        return {"agreement": float(np.mean(diff <= LI_ATOL)), "max_abs_diff": float(diff.max()),
+                "entries": int(ref.size)}
+    return {"agreement": float(np.mean(ref == ours)), "peer_spikes": int(ref.sum()),
+            "nirjax_spikes": int(ours.sum()), "entries": int(ref.size)}
+
+
+CASES: dict[str, tuple[Callable, tuple[str, ...]]] = {
+    "snntorch->nirjax": (snntorch_to_nirjax, SNNTORCH_KINDS),
+    "nirjax->snntorch": (nirjax_to_snntorch, NIRJAX_TO_SNNTORCH),
+    "norse->nirjax": (norse_to_nirjax, NORSE_KINDS),
+    "nirjax->norse": (nirjax_to_norse, NIRJAX_TO_NORSE),
+}
+
+
+def measure(steps: int, batch: int, seeds: int) -> list[dict]:
+    from tqdm import tqdm
+
+    jobs = [(d, k) for d, (_, kinds) in CASES.items() for k in kinds]
+    jobs += [("snntorch->nirjax (reset_delay=True)", k) for k in SNNTORCH_KINDS]
+    rows = []
+    for direction, kind in tqdm(jobs, desc="interop", unit="case"):
+        fn = CASES[direction.split(" ")[0]][0]
+        kw = {"reset_delay": True} if "reset_delay" in direction else {}
+        per_seed = []
+        try:
+            for seed in range(seeds):
+                ref, ours = fn(kind, steps, batch, seed, **kw)
+                per_seed.append(agreement(ref, ours, voltage=kind == "LIBoxCell"))
+        except Exception as e:  # noqa: BLE001 - a failing converter is a result to report
+            rows.append({"direction": direction, "neuron": kind, "error":
+                         f"{type(e).__name__}: {str(e).strip().splitlines()[0][:200]}"})
+            continue
+        row = {"direction": direction, "neuron": kind, "steps": steps, "batch": batch,
+               "seeds": seeds,
+               "agreement_min": min(r["agreement"] for r in per_seed),
+               "agreement_mean": float(np.mean([r["agreement"] for r in per_seed])),
+               "per_seed": per_seed}
+        rows.append(row)
+    return rows
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--steps", type=int, default=500)
+    parser.add_argument("--batch", type=int, default=16)
+    parser.add_argument("--seeds", type=int, default=3)
+    parser.add_argument("--out", default="interop_agreement.json")
+    args = parser.parse_args(argv)
+    import importlib.metadata as md
+
+    versions = {}
+    for pkg in ("nirjax", "nir", "snntorch", "norse", "nirtorch", "torch", "jax"):
+        try:
+            versions[pkg] = md.version(pkg)
+        except md.PackageNotFoundError:
+            versions[pkg] = None
+    rows = measure(args.steps, args.batch, args.seeds)
+    print(f"{'direction':38s} {'neuron':14s} {'agreement (min over seeds)':>28s}")
+    for r in rows:
+        if "error" in r:
+            print(f"{r['direction']:38s} {r['neuron']:14s} {'n/a: ' + r['error'][:70]}")
+        else:
+            extra = ""
+            if "max_abs_diff" in r["per_seed"][0]:
+                extra = f" (max |dv| {max(s['max_abs_diff'] for s in r['per_seed']):.2e})"
+            pct = 100 * r["agreement_min"]
+            print(f"{r['direction']:38s} {r['neuron']:14s} {pct:27.3f}%{extra}")
+    result = {"versions": versions, "steps": args.steps, "batch": args.batch,
+              "seeds": args.seeds, "li_atol": LI_ATOL, "rows": rows}
+    folder = os.path.dirname(os.path.abspath(args.out))
+    fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".json", dir=folder)
+    with os.fdopen(fd, "w") as f:
+        json.dump(result, f, indent=2)
+    os.replace(tmp, args.out)
+    print(f"wrote {args.out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
