@@ -528,7 +528,7 @@ def _simulate(mods, xs, *, net, dtype, input_kind, dt, T, rtol, atol, keep, S, E
             return jnp.any(jnp.stack(flags))
 
         def body(c):
-            s, y, pend, out_acc = c["s"], c["y"], c["pend"], c["out_acc"]
+            s, y, pend, out_acc = c["s"], dict(c["y"]), dict(c["pend"]), dict(c["out_acc"])
             overflow = c["overflow"]
             # A. delayed spikes arriving now.
             if net.delays:
