@@ -174,6 +174,22 @@ def test_gauss_newton_uncertainty_matches_closed_form():
     true_r = np.asarray(sim.graph.nodes["li"].r)
     assert np.all(np.abs(p.fitted - true_r) < 5 * p.uncertainty)
 
+    # With a Gaussian prior (relative sigma_p) the fit is the MAP estimate, which for a model
+    # linear in r has the closed form r = (sum f y + lam r0) / (sum f^2 + lam),
+    # lam = sigma^2 / (r0 sigma_p)^2, with f the response to r = 1 (the nominal run).
+    sigma_p = 0.002
+    _, rep = fit_mismatch(g, sim.recordings, inputs=x, params=("r",), prior=sigma_p, steps=100,
+                          lr=0.1, progress=False)
+    f = simulate(g, x, ["li"])["li"]["v"].astype(np.float64)
+    y = sim.recordings["li"]["v"].astype(np.float64)
+    lam = rep.noise**2 / sigma_p**2
+    expected = ((f * y).sum(axis=(0, 1)) + lam) / ((f * f).sum(axis=(0, 1)) + lam)
+    np.testing.assert_allclose(rep.params["li.r"].fitted, expected, rtol=2e-4)
+    ml = (f * y).sum(axis=(0, 1)) / (f * f).sum(axis=(0, 1))
+    # the prior pulls clearly towards nominal (much more than the tolerance above)
+    assert np.all(np.abs(expected - 1) < 0.9 * np.abs(ml - 1))
+    assert np.all(np.abs(expected - ml) > 50 * 2e-4 * np.abs(expected))
+
 
 def test_perturb_has_the_requested_spread():
     n = 4000

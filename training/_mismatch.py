@@ -455,6 +455,7 @@ class _Problem(NamedTuple):
     weights: dict
     tau_vr: float
     prior_weight: float
+    noise2: float  # estimated trace noise variance (0 without traces)
 
 
 def _sample_outputs(problem: _Problem, values, xs, forcing):
@@ -691,6 +692,7 @@ def fit_mismatch(
         weights,
         van_rossum_tau,
         prior_weight,
+        max(sigma, 1e-6) ** 2 if traces else 0.0,
     )
     _check_observables(problem, {t.name: jnp.asarray(t.nominal) for t in targets}, xs)
 
@@ -856,6 +858,19 @@ def _recenter_thresholds(problem: _Problem, values, rec):
     return values
 
 
+def _prior_precision(problem: _Problem, block) -> np.ndarray:
+    """Per neuron, the diagonal prior precision in the units of the summed squared residual:
+    `noise2 / (scale sigma_p)^2` (zero for parameters without a prior), shape `(n, K)`."""
+    cols = []
+    for t in block:
+        if t.prior is None:
+            cols.append(np.zeros(t.nominal.size))
+        else:
+            scale = np.asarray(t.scale, np.float64).reshape(-1)
+            cols.append(problem.noise2 / (scale * t.prior) ** 2)
+    return np.stack(cols, -1)
+
+
 def _polish(problem: _Problem, values, xs, iterations: int):
     """Gauss-Newton iterations on the per-neuron blocks (see `fit_mismatch(polish=...)`)."""
     run_all = _runner(problem, xs)
@@ -891,8 +906,12 @@ def _polish(problem: _Problem, values, xs, iterations: int):
                                         problem.traces[n], size), np.float64)
                 for t in block
             ], -1)  # (R, n, K)
-            G = np.einsum("rnk,rnl->nkl", J, J)
-            g = np.einsum("rnk,rn->nk", J, res[n])
+            P = _prior_precision(problem, block)  # MAP: the prior's curvature and pull
+            dev = np.stack([
+                (np.asarray(values[t.name], np.float64) - t.nominal).reshape(-1) for t in block
+            ], -1)
+            G = np.einsum("rnk,rnl->nkl", J, J) + P[..., None] * np.eye(len(block))
+            g = np.einsum("rnk,rn->nk", J, res[n]) + P * dev
             damp = 1e-6 * np.einsum("nkk->nk", G)[..., None] * np.eye(len(block))
             step = -np.linalg.solve(G + damp + 1e-30 * np.eye(len(block)), g[..., None])[..., 0]
             for k, t in enumerate(block):
@@ -903,7 +922,16 @@ def _polish(problem: _Problem, values, xs, iterations: int):
                 )
         new_res = residuals(run(trial))
         for n, (shape, block) in nodes.items():
-            better = ((new_res[n] ** 2).sum(0) < (res[n] ** 2).sum(0)).reshape(shape)
+            P = _prior_precision(problem, block)
+
+            def cost(r, vals, P=P, block=block):
+                dev = np.stack([
+                    (np.asarray(vals[t.name], np.float64) - t.nominal).reshape(-1)
+                    for t in block
+                ], -1)
+                return (r**2).sum(0) + (P * dev**2).sum(-1)
+
+            better = (cost(new_res[n], trial) < cost(res[n], values)).reshape(shape)
             for t in block:
                 values[t.name] = jnp.where(better, trial[t.name], values[t.name])
     if any(name is not None for name in problem.thresholds.values()):
@@ -959,7 +987,9 @@ def _uncertainties(problem: _Problem, values, xs, mse: float | None):
                 pre.append(0.5 * (dv[lo_i, idx] + dv[hi_i, idx]))
         J = np.stack(cols, -1)  # (R, n, K)
         G = np.einsum("rnk,rnl->nkl", J, J)  # per neuron (n, K, K)
-        cov = sigma2 * np.linalg.pinv(G)
+        # with a prior: the posterior covariance, sigma^2 (J^T J + sigma^2 / (s sigma_p)^2)^-1
+        prior = _prior_precision(problem, block) * (sigma2 / max(problem.noise2, 1e-30))
+        cov = sigma2 * np.linalg.pinv(G + prior[..., None] * np.eye(len(block)))
         for k, t in enumerate(block):
             unc[t.name] = np.sqrt(np.maximum(cov[:, k, k], 0.0)).reshape(shape)
             methods[t.name] = "gauss-newton"
