@@ -93,3 +93,16 @@ from .primitives import (
 )
 
 __version__ = "0.1.0"
+
+_LAZY = {  # continuous time and the fidelity report: diffrax is imported on first use
+    "simulate_continuous": "_continuous", "run_method": "_continuous",
+    "ContinuousResult": "_continuous", "compare": "_compare", "FidelityReport": "_compare",
+}
+
+
+def __getattr__(name: str):
+    if name in _LAZY:
+        import importlib
+
+        return getattr(importlib.import_module(f".{_LAZY[name]}", __name__), name)
+    raise AttributeError(f"module 'nirjax' has no attribute {name!r}")

@@ -679,7 +679,7 @@ def _enqueue(p, amount, delay, k, s, dt):
 METHODS = ("euler", "exact", "diffrax")
 
 
-def simulate(graph: Graph, xs: Any, *, method: str = "diffrax", **kwargs) -> Any:
+def run_method(graph: Graph, xs: Any, *, method: str = "diffrax", **kwargs) -> Any:
     """Run `graph` on `xs` with a method: `"euler"` or `"exact"` (the discrete executor, the
     graph rebuilt with that discretization; returns a `nirjax.RunResult` recording every
     neuron) or `"diffrax"` (`simulate_continuous(graph, xs, **kwargs)`)."""
@@ -710,7 +710,7 @@ def spike_area(graph: Graph) -> float:
 
 
 __all__ = [
-    "ContinuousResult", "DYNAMICS", "NeuronDynamics", "register_dynamics", "simulate",
+    "ContinuousResult", "DYNAMICS", "NeuronDynamics", "register_dynamics", "run_method",
     "simulate_continuous",
 ]
 

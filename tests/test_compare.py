@@ -122,6 +122,14 @@ def test_compare_command(paper, tmp_path, capsys):
     assert not [p for p in os.listdir(tmp_path) if p.startswith(".tmp-")]
 
 
+def test_public_names():
+    from nirjax._continuous import run_method, simulate_continuous
+
+    assert nirjax.compare is compare
+    assert nirjax.simulate_continuous is simulate_continuous
+    assert nirjax.run_method is run_method
+
+
 def test_compare_command_errors(tmp_path, capsys):
     nir_path = str(tmp_path / "lif.nir")
     nir.write(nir_path, paper_lif())

@@ -12,7 +12,7 @@ from helpers import conformance
 
 import nirjax
 from nirjax._compare import match_spikes
-from nirjax._continuous import simulate, simulate_continuous
+from nirjax._continuous import run_method, simulate_continuous
 
 TAU, TH, N = 0.01, 1.0, 50
 CURRENTS = np.linspace(1.2, 3.0, N)  # r I / v_threshold in (1.2, 3): every neuron spikes
@@ -144,14 +144,14 @@ def test_paper_lif_with_impulse_inputs_spikes_like_rockpool():
 def test_simulate_method_dispatch():
     graph = nirjax.from_nir(lif_layer(CURRENTS[:3]), dt=1e-4)
     xs = jnp.ones((200, 1), jnp.float32)
-    euler = simulate(graph, xs, method="euler")
+    euler = run_method(graph, xs, method="euler")
     np.testing.assert_array_equal(np.asarray(euler.output), np.asarray(graph(xs)))
-    exact = simulate(graph, xs, method="exact")
+    exact = run_method(graph, xs, method="exact")
     manual = nirjax.from_nir(lif_layer(CURRENTS[:3]), dt=1e-4, discretization="exact")(xs)
     np.testing.assert_array_equal(np.asarray(exact.output), np.asarray(manual))
     assert set(euler.record) == {"1"}
     with pytest.raises(ValueError, match="method"):
-        simulate(graph, xs, method="rk4")
+        run_method(graph, xs, method="rk4")
 
 
 def mixed_graph() -> nir.NIRGraph:
