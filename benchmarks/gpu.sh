@@ -52,6 +52,9 @@ exec > >(tee -a "$LOG") 2>&1
 export PYTHONUNBUFFERED=1 XLA_PYTHON_CLIENT_PREALLOCATE=false
 BUDGET=${BUDGET:-420}
 PEERS=${PEERS:-1}
+# DRYRUN=1: the same steps on the CPU with tiny sizes, to check this script without a GPU.
+DEV=(--gpu); BIG=16384; SMALL=4096; SHD=()
+if [[ "${DRYRUN:-0}" == 1 ]]; then DEV=(); BIG=64; SMALL=32; SHD=(--samples 300); fi
 START=$SECONDS
 left() { echo $(( BUDGET - (SECONDS - START) )); }
 
@@ -83,9 +86,9 @@ export PYTHONPATH="$ROOT:$SITE${PYTHONPATH:+:$PYTHONPATH}"
 echo "== $(date -u +%FT%TZ) GPU benchmark, out: $OUTDIR, budget ${BUDGET}s"
 nvidia-smi --query-gpu=name,memory.total,driver_version,clocks.sm,clocks.max.sm --format=csv || true
 "$PY" - <<'EOF' || { echo "JAX or nirjax cannot be imported: see above"; exit 1; }
-import jax, nirjax
+import os, jax, nirjax
 print("python", __import__("sys").version.split()[0], "jax", jax.__version__, jax.devices())
-if jax.devices()[0].platform != "gpu":
+if jax.devices()[0].platform != "gpu" and os.environ.get("DRYRUN") != "1":
     raise SystemExit("JAX sees no GPU")
 for m in ("torch", "flax", "spyx", "snntorch", "norse"):
     try:
@@ -95,19 +98,19 @@ for m in ("torch", "flax", "spyx", "snntorch", "norse"):
         print(m, "unavailable:", type(e).__name__, e)
 EOF
 
-CORE=(--gpu --impls matmul nirjax --precision highest --precision tensorfloat32 --bf16 --runs 5
+CORE=("${DEV[@]}" --impls matmul nirjax --precision highest --precision tensorfloat32 --bf16 --runs 5
       --timeout 240)
-"$PY" benchmarks/lif_layer.py "${CORE[@]}" --sizes 16384 --budget "$(left)" \
+"$PY" benchmarks/lif_layer.py "${CORE[@]}" --sizes "$BIG" --budget "$(left)" \
     --out "$OUTDIR/lif_layer_gpu_16384.json"
-"$PY" benchmarks/lif_layer.py "${CORE[@]}" --sizes 4096 --budget "$(left)" \
+"$PY" benchmarks/lif_layer.py "${CORE[@]}" --sizes "$SMALL" --budget "$(left)" \
     --out "$OUTDIR/lif_layer_gpu_4096.json"
 if (( $(left) > 30 )); then
-    timeout "$(left)" "$PY" benchmarks/shd_epoch.py --out "$OUTDIR/shd_epoch_gpu.json" \
+    timeout "$(left)" "$PY" benchmarks/shd_epoch.py "${SHD[@]}" --out "$OUTDIR/shd_epoch_gpu.json" \
         2>&1 | grep -v "batch/s\]$" || true
 fi
 if [[ "$PEERS" == 1 ]] && (( $(left) > 30 )); then
-    "$PY" benchmarks/lif_layer.py --gpu --impls nirjax spyx snntorch norse \
-        --precision tensorfloat32 --sizes 16384 4096 --runs 5 --timeout 240 \
+    "$PY" benchmarks/lif_layer.py "${DEV[@]}" --impls nirjax spyx snntorch norse \
+        --precision tensorfloat32 --sizes "$BIG" "$SMALL" --runs 5 --timeout 240 \
         --budget "$(left)" --out "$OUTDIR/lif_layer_gpu_peers.json"
 fi
 echo "== done in $(( SECONDS - START )) s; files in $OUTDIR"

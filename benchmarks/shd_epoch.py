@@ -239,6 +239,7 @@ def _atomic_write_json(path: Path, obj) -> None:
         with os.fdopen(fd, "w") as f:
             json.dump(obj, f, indent=1)
             f.write("\n")
+        os.chmod(tmp, 0o644)
         os.replace(tmp, path)
     except BaseException:
         os.unlink(tmp)
@@ -252,6 +253,9 @@ def main(argv=None) -> int:
     ap.add_argument("--peers", action="store_true", help="also run the epoch in snnTorch")
     ap.add_argument("--execution", type=json.loads, default=None,
                     help="JSON dict of Graph.with_execution options for nirjax")
+    ap.add_argument("--threads", type=int, default=None,
+                    help="CPU threads for torch (set_num_threads); 1 also makes XLA's CPU backend "
+                    "single-threaded. Default: each library's own default")
     ap.add_argument("--out", type=Path, default=None,
                     help="JSON file (default benchmarks/results/shd_epoch_<platform>.json)")
     args = ap.parse_args(argv)
@@ -259,6 +263,11 @@ def main(argv=None) -> int:
     if samples < 1:
         raise SystemExit("--samples: need at least one sample.")
 
+    if args.threads:
+        os.environ.update(OMP_NUM_THREADS=str(args.threads), MKL_NUM_THREADS=str(args.threads))
+        if args.threads == 1:
+            os.environ["XLA_FLAGS"] = (os.environ.get("XLA_FLAGS", "") + " --xla_cpu_multi_"
+                                       "thread_eigen=false intra_op_parallelism_threads=1").strip()
     import jax
 
     platform_name = jax.devices()[0].platform
@@ -268,12 +277,17 @@ def main(argv=None) -> int:
     gen_s = time.perf_counter() - t0
     doc = {"benchmark": "shd_epoch", "samples": samples, "steps": STEPS, "channels": CHANNELS,
            "hidden": HIDDEN, "classes": CLASSES, "batch": BATCH, "data_gen_s": gen_s,
-           "device": str(jax.devices()[0]), "loadavg_start": os.getloadavg(),
+           "device": str(jax.devices()[0]), "threads": args.threads,
+           "loadavg_start": os.getloadavg(),
            "when_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "results": {}}
     doc["results"]["nirjax"] = run_nirjax(x, y, args.execution)
     _atomic_write_json(out_path, doc)
     if args.peers:
         try:
+            if args.threads:
+                import torch
+
+                torch.set_num_threads(args.threads)
             doc["results"]["snntorch"] = run_snntorch(x, y)
         except ImportError as e:
             doc["results"]["snntorch"] = {"error": f"{e} (pip install -e '.[bench]')"}
