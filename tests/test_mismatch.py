@@ -68,7 +68,7 @@ def test_recovery_from_noisy_traces(chip):
     graph, sim = chip
     before = relative_errors(graph, sim.graph, PARAMS)
     fitted, report = fit_mismatch(
-        graph, sim.recordings, inputs=sim.inputs, params=PARAMS, steps=150, lr=0.15,
+        graph, sim.recordings, inputs=sim.inputs, params=PARAMS, steps=100, lr=0.15,
         progress=False,
     )
     after = relative_errors(fitted, sim.graph, PARAMS)
@@ -163,7 +163,7 @@ def test_gauss_newton_uncertainty_matches_closed_form():
     x = _inputs(1, 500, n, rate=800.0) * 5.0
     sim = simulate_chip(g, inputs=x, params=("r",), mismatch=0.2, noise=0.01, record=["li"],
                         observables=("v",), seed=5)
-    fitted, report = fit_mismatch(g, sim.recordings, inputs=x, params=("r",), steps=200,
+    fitted, report = fit_mismatch(g, sim.recordings, inputs=x, params=("r",), steps=20,
                                   lr=0.1, progress=False)
     p = report.params["li.r"]
     assert p.method == "gauss-newton"
@@ -178,7 +178,7 @@ def test_gauss_newton_uncertainty_matches_closed_form():
     # linear in r has the closed form r = (sum f y + lam r0) / (sum f^2 + lam),
     # lam = sigma^2 / (r0 sigma_p)^2, with f the response to r = 1 (the nominal run).
     sigma_p = 0.002
-    _, rep = fit_mismatch(g, sim.recordings, inputs=x, params=("r",), prior=sigma_p, steps=100,
+    _, rep = fit_mismatch(g, sim.recordings, inputs=x, params=("r",), prior=sigma_p, steps=20,
                           lr=0.1, progress=False)
     f = simulate(g, x, ["li"])["li"]["v"].astype(np.float64)
     y = sim.recordings["li"]["v"].astype(np.float64)
@@ -274,7 +274,7 @@ def test_cli_fit_in_process(tmp_path, chip, capsys):
     out, fig = tmp_path / "calibrated.nir", tmp_path / "fit.png"
     rc = main([
         "fit", str(nominal), str(tmp_path / "rec.h5"), "--params", "tau_mem,v_threshold",
-        "--out", str(out), "--steps", "60", "--lr", "0.15", "--quiet", "--plot", str(fig),
+        "--out", str(out), "--steps", "30", "--lr", "0.15", "--quiet", "--plot", str(fig),
         "--multi-start", "2",
     ])
     assert rc == 0
