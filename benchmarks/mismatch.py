@@ -109,10 +109,10 @@ def bench_layer(steps: int, lr: float, seed: int) -> dict:
     chip = simulate_chip(graph, inputs=x, mismatch=0.2, noise=0.01, params=PARAMS,
                          record=["lif"], seed=seed)
     counts = chip.recordings["lif"]["output"].sum(axis=(0, 1))
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), time.process_time()
     fitted, report = fit_mismatch(graph, chip.recordings, inputs=x, params=PARAMS, steps=steps,
                                   lr=lr, progress=True)
-    wall = time.perf_counter() - t0
+    wall, cpu = time.perf_counter() - t0, time.process_time() - c0
     before = medians(relative_errors(graph, chip.graph, PARAMS))
     after = medians(relative_errors(fitted, chip.graph, PARAMS))
     coverage = {}
@@ -126,7 +126,8 @@ def bench_layer(steps: int, lr: float, seed: int) -> dict:
         "neurons": 64, "steps_T": 3000, "dt": DT, "noise": 0.01, "mismatch": 0.2,
         "spikes_per_neuron_median": float(np.median(counts)),
         "silent_neurons": int(np.sum(counts == 0)),
-        "fit_steps": steps, "lr": lr, "fit_seconds": wall,
+        "fit_steps": steps, "lr": lr, "fit_seconds": wall, "fit_cpu_seconds": cpu,
+        "load_average": os.getloadavg()[0],
         "median_rel_error_before": before, "median_rel_error_after": after,
         "within_2_sigma": coverage,
         "loss": [report.initial_loss, report.final_loss],
