@@ -3,7 +3,7 @@ the NIR data round trip and the `nirjax fit` command."""
 
 from __future__ import annotations
 
-import jax
+import equinox as eqx
 import jax.numpy as jnp
 import nir
 import numpy as np
@@ -90,23 +90,43 @@ def test_recovery_from_noisy_traces(chip):
     assert isinstance(nirjax.to_nir(fitted), nir.NIRGraph)
 
 
-def test_forced_neuron_reproduces_free_run_given_its_own_spikes(key):
-    graph = _layer(n=5)
-    x = jnp.asarray(_inputs(1, 600, 20)[0])
+def _spiking_node(kind: str, n: int):
+    one = np.ones(n, np.float32)
+    if kind == "IF":
+        return nir.IF(r=one, v_threshold=0.02 * one, v_reset=0 * one)
+    if kind == "LIF":
+        return nir.LIF(tau=10e-3 * one, r=one, v_leak=0 * one, v_threshold=one, v_reset=0 * one)
+    return nir.CubaLIF(tau_syn=5e-3 * one, tau_mem=20e-3 * one, r=one, v_leak=0 * one,
+                       v_threshold=one, v_reset=0 * one, w_in=one)
+
+
+@pytest.mark.parametrize("kind", ["IF", "LIF", "CubaLIF"])
+@pytest.mark.parametrize("reset,discretization", [("value", "euler"), ("subtract", "exact")])
+def test_forced_neuron_reproduces_free_run_given_its_own_spikes(kind, reset, discretization):
+    # Forcing a neuron with the spikes it emits on its own must change nothing (an independent
+    # reference: the nirjax neuron itself), for every spiking neuron and reset mode.
+    n, n_in = 5, 20
+    w = np.random.default_rng(0).normal(4.0, 2.0, (n, n_in)).astype(np.float32)
+    graph = nirjax.from_nir(
+        nir.NIRGraph(
+            nodes={"input": nir.Input(np.array([n_in])), "fc": nir.Linear(w),
+                   "lif": _spiking_node(kind, n), "output": nir.Output(np.array([n]))},
+            edges=[("input", "fc"), ("fc", "lif"), ("lif", "output")],
+        ),
+        dt=DT, reset=reset, discretization=discretization,
+    )
+    x = jnp.asarray(_inputs(1, 600, n_in)[0])
     free = graph.run(x, record=("lif",)).record["lif"]
     assert float(free["output"].sum()) > 3
-    forced = Forced(graph.nodes["lif"], free["output"])
-    g2 = jax.tree_util.tree_map(lambda a: a, graph)
-    import equinox as eqx
-
-    g2 = eqx.tree_at(lambda g: g.nodes["lif"], g2, forced)
+    g2 = eqx.tree_at(lambda g: g.nodes["lif"], graph, Forced(graph.nodes["lif"], free["output"]))
     rec = g2.run(x, record=("lif",)).record["lif"]
     np.testing.assert_allclose(rec["v"], free["v"], rtol=1e-6, atol=1e-6)
     np.testing.assert_array_equal(rec["output"], free["output"])
     # v_pre crosses the threshold exactly on the spike steps
+    thr = float(np.asarray(graph.nodes["lif"].v_threshold)[0])
     spiking = np.asarray(free["output"]) > 0.5
-    assert np.all(np.asarray(rec["v_pre"])[spiking] > 1.0)
-    assert np.all(np.asarray(rec["v_pre"])[~spiking] <= 1.0)
+    assert np.all(np.asarray(rec["v_pre"])[spiking] > thr)
+    assert np.all(np.asarray(rec["v_pre"])[~spiking] <= thr)
 
 
 def test_spikes_inferred_from_resets_in_the_trace(chip):
