@@ -1,0 +1,214 @@
+"""`nirjax run FILE.nir --input IN --dt DT --output OUT [--batch-size N] [options]`: simulate a
+batch of samples and write the outputs.
+
+IN and OUT are `.npy` arrays of shape `(samples, steps, *shape)`, or NIR data files
+(`nir.read_data` / `nir.write_data`): a `nir.NIRGraphData` whose nodes are the graph's Input
+(for IN) or Output (for OUT) names, each with one `TimeGriddedData` observable of shape
+`(samples, steps, neurons)` (`"input"` / `"output"`; neurons = the flattened per-step shape).
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import tempfile
+
+import numpy as np
+
+from .._cli import UsageError
+
+_OPTIONS = {
+    "reset": ("value", "subtract"),
+    "discretization": ("euler", "exact"),
+    "input_mode": ("current", "impulse"),
+    "cuba_order": ("current_first", "voltage_first"),
+}
+
+
+def add_parser(subparsers) -> None:
+    p = subparsers.add_parser(
+        "run",
+        help="simulate a batch of samples through a NIR graph",
+        description=__doc__.split("\n\n", 1)[1],
+    )
+    p.add_argument("file", help="the .nir graph")
+    p.add_argument("--input", required=True,
+                   help=".npy (samples, steps, *shape) or a NIR data file keyed by Input names")
+    p.add_argument("--output", required=True,
+                   help=".npy (one Output) or a NIR data file (any other extension)")
+    p.add_argument("--dt", type=float, default=None,
+                   help="time step in seconds (default: the one the file records)")
+    p.add_argument("--batch-size", type=int, default=32, help="samples per batch (default 32)")
+    for name, choices in _OPTIONS.items():
+        p.add_argument("--" + name.replace("_", "-"), choices=choices, default=None,
+                       help=f"dynamics option (default: recorded in the file, else {choices[0]})")
+    p.add_argument("--surrogate", default=None, help="surrogate family (affects gradients only)")
+    p.set_defaults(func=run)
+
+
+def _is_npy(path: str) -> bool:
+    return os.path.splitext(path)[1].lower() == ".npy"
+
+
+def _read_inputs(path: str, graph) -> dict[str, np.ndarray]:
+    """The inputs as {Input name: (samples, steps, *shape)}."""
+    import nir
+
+    if not os.path.exists(path):
+        raise FileNotFoundError(f"--input {path}: no such file.")
+    shapes = graph.input_shapes()
+    if not isinstance(shapes, dict):
+        shapes = {graph.inputs[0]: shapes}
+    if _is_npy(path):
+        if len(shapes) != 1:
+            raise UsageError(
+                f"--input {path}: the graph has inputs {sorted(shapes)}; a .npy holds one. Use a "
+                "NIR data file keyed by the Input names."
+            )
+        try:
+            arrays = {next(iter(shapes)): np.load(path, allow_pickle=False)}
+        except ValueError as e:
+            raise UsageError(f"--input {path}: not a numeric .npy array ({e}).") from None
+    else:
+        try:
+            data = nir.read_data(path)
+        except Exception as e:  # noqa: BLE001 - any reader failure is one clear message
+            raise UsageError(
+                f"--input {path}: not a .npy array nor a NIR data file ({type(e).__name__}: "
+                f"{str(e).strip().splitlines()[0] if str(e).strip() else ''})."
+            ) from None
+        arrays = {}
+        for name in shapes:
+            node = data.nodes.get(name)
+            if node is None:
+                raise UsageError(
+                    f"--input {path}: no data for Input {name!r}; the file has "
+                    f"{sorted(data.nodes)}."
+                )
+            grids = {k: v for k, v in node.observables.items()
+                     if isinstance(v, nir.TimeGriddedData)}
+            if len(grids) != 1:
+                raise UsageError(
+                    f"--input {path}: Input {name!r} needs exactly one TimeGriddedData "
+                    f"observable, found {sorted(node.observables)}."
+                )
+            arrays[name] = np.asarray(next(iter(grids.values())).data)
+    samples = {a.shape[0] if a.ndim >= 2 else None for a in arrays.values()}
+    out = {}
+    for name, x in arrays.items():
+        shape = tuple(shapes[name])
+        if x.ndim < 2 or x.dtype.kind not in "biuf":
+            raise UsageError(
+                f"--input {path}: Input {name!r} needs a numeric array (samples, steps, ...), got "
+                f"shape {x.shape} dtype {x.dtype}."
+            )
+        if x.shape[2:] != shape:
+            if math.prod(x.shape[2:]) != math.prod(shape):
+                raise UsageError(
+                    f"--input {path}: Input {name!r} expects per-step shape {shape}, got "
+                    f"{x.shape[2:]} (array shape {x.shape})."
+                )
+            x = x.reshape(x.shape[:2] + shape)  # neurons flattened, as in NIR data files
+        out[name] = x
+    if len(samples) != 1 or len({x.shape[1] for x in out.values()}) != 1:
+        raise UsageError(f"--input {path}: the inputs disagree in samples or steps.")
+    return out
+
+
+def _atomic(path: str, write) -> None:
+    folder = os.path.dirname(os.path.abspath(path))
+    if not os.path.isdir(folder):
+        raise FileNotFoundError(f"--output {path}: folder {folder} does not exist.")
+    suffix = os.path.splitext(path)[1]
+    fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=suffix, dir=folder)
+    os.close(fd)
+    try:
+        write(tmp)
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
+def _write_outputs(path: str, outputs: dict[str, np.ndarray], dt: float) -> None:
+    import nir
+
+    if _is_npy(path):
+        if len(outputs) != 1:
+            raise UsageError(
+                f"--output {path}: the graph has outputs {sorted(outputs)}; a .npy holds one. Use "
+                "a NIR data file (e.g. out.h5)."
+            )
+
+        def write(tmp):
+            with open(tmp, "wb") as f:
+                np.save(f, next(iter(outputs.values())))
+    else:
+        nodes = {
+            name: nir.NIRNodeData(observables={"output": nir.TimeGriddedData(
+                data=y.reshape(y.shape[:2] + (-1,)), dt=dt)})
+            for name, y in outputs.items()
+        }
+
+        def write(tmp):
+            nir.write_data(tmp, nir.NIRGraphData(nodes=nodes))
+
+    _atomic(path, write)
+
+
+def run(args) -> int:
+    import equinox as eqx
+    import jax
+    import jax.numpy as jnp
+    from tqdm import tqdm
+
+    from .. import from_nir
+    from .._export import recorded_options
+    from .._import import read
+
+    if args.batch_size < 1:
+        raise UsageError(f"--batch-size must be >= 1, got {args.batch_size}.")
+    nir_graph = read(args.file)
+    recorded = recorded_options(nir_graph)
+    if args.dt is None and "dt" not in recorded:
+        raise UsageError(f"{args.file} records no dt: pass --dt (seconds, e.g. --dt 1e-4).")
+    kwargs = {k: getattr(args, k) for k in (*_OPTIONS, "surrogate", "dt")
+              if getattr(args, k) is not None}
+    if "dtype" in recorded:
+        dtype = jnp.dtype(recorded["dtype"])
+        if dtype == jnp.float64 and not jax.config.jax_enable_x64:
+            jax.config.update("jax_enable_x64", True)
+        kwargs["dtype"] = dtype
+    graph = from_nir(nir_graph, **kwargs)
+    inputs = _read_inputs(args.input, graph)
+    n = next(iter(inputs.values())).shape[0]
+    dtype = jnp.dtype(graph.dtype)
+    batch = min(args.batch_size, max(n, 1))
+
+    @eqx.filter_jit
+    def simulate(g, xs):
+        return jax.vmap(g)(xs)
+
+    def as_graph_input(x):
+        return x if len(graph.inputs) > 1 else x[graph.inputs[0]]
+
+    chunks: list = []
+    for start in tqdm(range(0, n, batch), desc="nirjax run", unit="batch",
+                      total=math.ceil(n / batch), disable=None):
+        stop = min(start + batch, n)
+        xs = {}
+        for name, x in inputs.items():
+            part = np.asarray(x[start:stop], dtype=dtype)
+            if stop - start < batch:  # pad the last batch: one compiled shape for all
+                pad = np.zeros((batch - (stop - start),) + part.shape[1:], dtype)
+                part = np.concatenate([part, pad])
+            xs[name] = jnp.asarray(part)
+        ys = simulate(graph, as_graph_input(xs))
+        ys = ys if isinstance(ys, dict) else {graph.outputs[0]: ys}
+        chunks.append({k: np.asarray(v)[: stop - start] for k, v in ys.items()})
+    outputs = {k: np.concatenate([c[k] for c in chunks]) for k in graph.outputs} if chunks else {}
+    _write_outputs(args.output, outputs, graph.options.dt)
+    shapes = ", ".join(f"{k} {v.shape}" for k, v in outputs.items())
+    print(f"wrote {args.output}: {shapes}")
+    return 0
