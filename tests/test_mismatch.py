@@ -311,3 +311,38 @@ def test_cli_fit_in_process(tmp_path, chip, capsys):
                "--out", str(tmp_path / "x.nir"), "--quiet"])
     assert rc == 2
     assert "is not a parameter" in capsys.readouterr().err
+
+
+def test_nodes_inside_subgraphs_are_fitted_and_forced():
+    n_in, n = 20, 4
+    rng = np.random.default_rng(0)
+    one = np.ones(n, np.float32)
+    inner = nir.NIRGraph(
+        nodes={
+            "in": nir.Input(np.array([n_in])),
+            "fc": nir.Linear(rng.normal(4, 2, (n, n_in)).astype(np.float32)),
+            "lif": nir.CubaLIF(tau_syn=5e-3 * one, tau_mem=20e-3 * one, r=one, v_leak=0 * one,
+                               v_threshold=one, v_reset=0 * one, w_in=one),
+            "out": nir.Output(np.array([n])),
+        },
+        edges=[("in", "fc"), ("fc", "lif"), ("lif", "out")],
+    )
+    graph = nirjax.from_nir(
+        nir.NIRGraph(
+            nodes={"input": nir.Input(np.array([n_in])), "sub": inner,
+                   "output": nir.Output(np.array([n]))},
+            edges=[("input", "sub.in"), ("sub", "output")],
+            type_check=False,
+        ),
+        dt=DT,
+    )
+    x = _inputs(1, 800, n_in)
+    params = ("sub/lif.tau_mem", "sub/lif.v_threshold")
+    sim = simulate_chip(graph, inputs=x, params=params, record=["sub/lif"], seed=2)
+    fitted, report = fit_mismatch(graph, sim.recordings, inputs=x, params=params, steps=40,
+                                  progress=False)
+    assert report.forced == ("sub/lif",)
+    before = relative_errors(graph, sim.graph, params)
+    after = relative_errors(fitted, sim.graph, params)
+    for name in after:
+        assert np.median(after[name]) < 0.2 * np.median(before[name]), name
