@@ -95,7 +95,8 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
         "--readout",
         choices=READOUTS,
         default=_DEFAULT.readout,
-        help="lif: spike-count readout; li: membrane readout (default: %(default)s)",
+        help="lif: spike-count readout; li: membrane readout (default: lif for digits, li "
+        "otherwise)",
     )
     p.add_argument(
         "--graph",

@@ -46,7 +46,9 @@ class JobSpec:
     - `n_steps`, `encoder`: time steps and encoder for digits (`"rate"`, `"poisson"`,
       `"latency"`, `"current"`); the number of bins for HDF5 files.
     - `hidden`, `neuron` (`lif`, `cubalif`, `rlif`, `rcubalif`), `readout` (`lif`: spike-count
-      readout; `li`: membrane readout): the architecture, ignored with `graph`.
+      readout; `li`: membrane readout; None: `lif` for digits, whose file snnTorch can load
+      too, `li` otherwise, which learns spike-timing tasks more easily): the architecture,
+      ignored with `graph`.
     - `graph`: start from this .nir file (architecture and initial parameters).
     - `epochs`, `batch_size`, `lr`, `seed`, `loss` (None: chosen from the readout),
       `surrogate`, `dt` (s; None: the graph's recorded dt, else 1e-4).
@@ -65,7 +67,7 @@ class JobSpec:
     data_seed: int = 0
     hidden: tuple[int, ...] = (128,)
     neuron: str = "lif"
-    readout: str = "lif"
+    readout: str | None = None
     graph: str | None = None
     epochs: int = 30
     batch_size: int = 64
@@ -129,7 +131,7 @@ def _build_graph(spec: JobSpec, train: SpikeDataset) -> nirjax.Graph:
         train.n_classes,
         hidden=spec.hidden,
         neuron=spec.neuron,
-        readout=spec.readout,
+        readout=spec.readout or ("lif" if spec.dataset == "digits" else "li"),
         dt=dt,
         tau_mem=10 * dt,
         tau_syn=5 * dt,

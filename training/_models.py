@@ -95,8 +95,10 @@ def feedforward_snn(
     - `readout`: `"li"` (leaky integrator; CubaLI for Cuba networks; train with
       `cross_entropy_membrane`) or `"lif"` (spiking; train with `cross_entropy_counts`).
     - `dt`, `tau_mem`, `tau_syn`, `tau_readout` (default `tau_mem`): seconds.
-    - `gain`: weights are uniform in `±gain / sqrt(fan_in)` (biases too).
-    - `recurrent_gain`: the same for recurrent weights.
+    - `gain`: weights are uniform in `±gain / sqrt(fan_in)` (biases too); for Cuba neurons
+      also times `dt / tau_syn`, which offsets the synaptic current's steady-state gain
+      `w_in = tau_syn / dt`.
+    - `recurrent_gain`: the same for recurrent weights (also times `dt / tau_syn` for Cuba).
     - `seed`: numpy seed of the initial weights.
 
     **Returns:** a `nir.NIRGraph` with nodes `input`, `fc1`, `lif1`, (`rec1`), ..., `fc_out`,
@@ -116,6 +118,8 @@ def feedforward_snn(
         )
     rng = np.random.default_rng(seed)
     cuba = neuron in ("cubalif", "rcubalif")
+    if cuba:
+        gain, recurrent_gain = gain * dt / tau_syn, recurrent_gain * dt / tau_syn
     recurrent = neuron.startswith("r")
     nodes: dict[str, nir.NIRNode] = {"input": nir.Input(input_type=np.array([n_inputs]))}
     edges = []
