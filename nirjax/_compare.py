@@ -180,7 +180,12 @@ class FidelityReport:
              max_raster: int = 40) -> None:
         """Draw the voltage traces of one neuron (left) and the rasters of every method
         (right) into a PNG at `path` (written atomically)."""
-        import matplotlib
+        try:
+            import matplotlib
+        except ImportError as e:
+            raise ImportError(
+                "FidelityReport.plot needs matplotlib: pip install 'nirjax[plot]'."
+            ) from e
 
         matplotlib.use("Agg")
         import matplotlib.pyplot as plt

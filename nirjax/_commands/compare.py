@@ -82,6 +82,11 @@ def run(args: argparse.Namespace) -> int:
 
     if args.dt is not None and not args.dt > 0:
         raise UsageError(f"--dt: must be > 0 seconds, got {args.dt}.")
+    if args.plot:
+        try:
+            import matplotlib  # noqa: F401
+        except ImportError:
+            raise UsageError("--plot needs matplotlib: pip install 'nirjax[plot]'.") from None
     graph = from_nir(args.file, dt=args.dt)
     x = _load_input(args.input, args.columns)
     shape = tuple(np.atleast_1d(graph.input_shapes()))
