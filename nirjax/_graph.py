@@ -109,7 +109,8 @@ def _resolve(endpoint: str, nodes: Mapping[str, Primitive], graph_name: str, edg
         if isinstance(sub, Graph):
             ports = sub.inputs if role == "destination" else sub.outputs
             if port in ports:
-                return head, port
+                # A single-port subgraph's value is its one array: the port name is optional.
+                return head, (port if len(ports) > 1 else None)
     where = f"graph {graph_name!r}" if graph_name else "the graph"
     raise ValueError(
         f"{where}: edge {tuple(edge)} names {role} node {endpoint!r}, which does not exist. "

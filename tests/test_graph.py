@@ -227,3 +227,14 @@ def test_record_unknown_node_is_an_error():
     model = _recurrent_model()
     with pytest.raises(ValueError, match="record: no node 'nope'"):
         model.run(jnp.zeros((3, 4)), record=["nope"])
+
+
+def test_edges_may_name_the_single_port_of_a_subgraph():
+    named = graph({**io(3), "sub": _sub(), "out": nir.Output(np.array([3]))},
+                  [("in", "sub.i"), ("sub.o", "out")])
+    plain = graph({**io(3), "sub": _sub(), "out": nir.Output(np.array([3]))},
+                  [("in", "sub"), ("sub", "out")])
+    xs = spikes(jax.random.PRNGKey(11), (30, 3), 0.5)
+    a = nirjax.from_nir(named, dt=DT)
+    np.testing.assert_array_equal(a(xs), nirjax.from_nir(plain, dt=DT)(xs))
+    assert [(e[0], e[1]) for e in nirjax.to_nir(a).edges] == [("in", "sub.i"), ("sub.o", "out")]
