@@ -13,7 +13,8 @@
 #      accumulation; nirjax through Graph.with_execution(matmul_dtype="bfloat16"), fp32 state).
 #   2. The same at N = 4096.
 #   3. The SHD-shaped training epoch (nirjax).
-#   4. With PEERS=1 (default): Spyx, snnTorch and Norse at N = 4096 and 16384 beside nirjax, all with
+#   4. With PEERS=1 (default): Spyx, snnTorch, Norse and the hand-written JAX layer at N = 16384 and
+#      4096 beside nirjax, all with
 #      TF32 matmuls allowed (torch.backends.cuda.matmul.allow_tf32 = True), one process per case.
 # The time budget (BUDGET seconds, default 420) stops launching new cases once spent; every JSON is
 # written after each case. Output: lif_layer_gpu_16384.json, lif_layer_gpu_4096.json,
@@ -109,7 +110,7 @@ if (( $(left) > 30 )); then
         2>&1 | grep -v "batch/s\]$" || true
 fi
 if [[ "$PEERS" == 1 ]] && (( $(left) > 30 )); then
-    "$PY" benchmarks/lif_layer.py "${DEV[@]}" --impls nirjax spyx snntorch norse \
+    "$PY" benchmarks/lif_layer.py "${DEV[@]}" --impls jax nirjax spyx snntorch norse \
         --precision tensorfloat32 --sizes "$BIG" "$SMALL" --runs 5 --timeout 240 \
         --budget "$(left)" --out "$OUTDIR/lif_layer_gpu_peers.json"
 fi

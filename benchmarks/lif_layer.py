@@ -13,6 +13,10 @@ reset to zero), each used the way its documentation uses it:
 
 - `matmul`: the lower bound, the input matmul `(T*B, N) @ (N, N)` alone in JAX (forward), and
   the same matmul plus its weight gradient `x^T g` (forward + backward).
+- `jax`: a hand-written pure-JAX layer (no library): the input matmul over the whole time axis
+  once, then a `lax.scan` of the LIF update with a SuperSpike surrogate (the same arithmetic as
+  nirjax's default); gradients w.r.t. W and b by plain autodiff. It shows what nirjax's graph
+  machinery costs over code written by hand.
 - `nirjax`: `jax.vmap(graph)` under `eqx.filter_jit`; backward is
   `eqx.filter_value_and_grad` of the spike sum with respect to the whole model.
 - `spyx`: Spyx 1.0, `spyx.nn.Sequential(nnx.Linear, spyx.nn.LIF)` driven by `spyx.nn.run`
@@ -57,7 +61,7 @@ BETA = 1.0 - DT / TAU  # 0.95: the Euler decay of v per step
 INPUT_RATE = 0.1  # Bernoulli rate of the input spikes
 WEIGHT_SCALE = 1.5  # weights ~ N(0, (scale / sqrt(N))^2): a few percent of neurons fire per step
 
-IMPLS = ("matmul", "nirjax", "spyx", "snntorch", "norse")
+IMPLS = ("matmul", "jax", "nirjax", "spyx", "snntorch", "norse")
 PEERS = ("spyx", "snntorch", "norse")
 MODES = ("fwd", "fwdbwd")
 RESULT_TAG = "@@RESULT "
@@ -255,6 +259,43 @@ def case_nirjax(case, x, w, b):
     return res
 
 
+def case_jax(case, x, w, b):
+    jax = _jax_setup(case)
+    import jax.numpy as jnp
+
+    @jax.custom_jvp
+    def spike(u):
+        return (u > 0).astype(u.dtype)
+
+    @spike.defjvp
+    def _spike_jvp(primals, tangents):
+        (u,), (du,) = primals, tangents
+        return spike(u), du / (1.0 + 25.0 * jnp.abs(u)) ** 2  # SuperSpike, scale 25
+
+    def forward(params, xt):  # xt: (T, B, N), time-major
+        w, b = params
+        current = jnp.einsum("tbi,oi->tbo", xt, w) + b
+
+        def step(v, i):
+            v = BETA * v + i
+            z = spike(v - 1.0)
+            return v * (1.0 - z), z
+
+        return jax.lax.scan(step, jnp.zeros(current.shape[1:], current.dtype), current)[1]
+
+    params = (jnp.asarray(w), jnp.asarray(b))
+    xt = jnp.asarray(x.transpose(1, 0, 2))
+    if case["mode"] == "fwd":
+        fn = jax.jit(forward)
+    else:
+        fn = jax.jit(jax.value_and_grad(lambda p, xt: jnp.sum(forward(p, xt))))
+    res = _time_jax(fn, (params, xt), case, jax)
+    out = res.pop("_out")
+    res["spike_rate"] = (float(jnp.mean(out)) if case["mode"] == "fwd"
+                         else float(out[0]) / (BATCH * STEPS * x.shape[-1]))
+    return res
+
+
 def case_spyx(case, x, w, b):
     jax = _jax_setup(case)
     import jax.numpy as jnp
@@ -381,7 +422,7 @@ def case_norse(case, x, w, b):
     return _torch_run(case, x, fc, lambda cur, s: cell(cur, s), lambda: None, torch, dev)
 
 
-CASES = {"matmul": case_matmul, "nirjax": case_nirjax, "spyx": case_spyx,
+CASES = {"matmul": case_matmul, "jax": case_jax, "nirjax": case_nirjax, "spyx": case_spyx,
          "snntorch": case_snntorch, "norse": case_norse}
 
 
@@ -401,7 +442,8 @@ def worker(case: dict) -> dict:
 def _versions(impl) -> dict:
     from importlib.metadata import PackageNotFoundError, version
 
-    names = {"matmul": ["jax", "jaxlib"], "nirjax": ["jax", "jaxlib", "equinox", "nirjax"],
+    names = {"matmul": ["jax", "jaxlib"], "jax": ["jax", "jaxlib"],
+             "nirjax": ["jax", "jaxlib", "equinox", "nirjax"],
              "spyx": ["jax", "jaxlib", "spyx", "flax"], "snntorch": ["torch", "snntorch"],
              "norse": ["torch", "norse"]}[impl]
     out = {}
@@ -443,8 +485,8 @@ def run_case(case: dict, timeout: float) -> dict:
 
 
 def _importable(impl: str) -> str | None:
-    mod = {"matmul": "jax", "nirjax": "nirjax", "spyx": "spyx", "snntorch": "snntorch",
-           "norse": "norse"}[impl]
+    mod = {"matmul": "jax", "jax": "jax", "nirjax": "nirjax", "spyx": "spyx",
+           "snntorch": "snntorch", "norse": "norse"}[impl]
     from importlib.util import find_spec
 
     return None if find_spec(mod) is not None else f"{mod} is not installed"
