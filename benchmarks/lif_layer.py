@@ -641,8 +641,23 @@ def main(argv=None) -> int:
     ap.add_argument("--timeout", type=float, default=900.0, help="seconds per case")
     ap.add_argument("--out", type=Path, help="JSON file (default benchmarks/results/"
                     "lif_layer_{cpu,gpu}.json)")
+    ap.add_argument("--report", type=Path, metavar="JSON",
+                    help="print the table of an earlier run's JSON and exit")
     ap.add_argument("--case", help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
+
+    if args.report:
+        doc = json.loads(args.report.read_text())
+        m = doc.get("machine", {})
+        print(f"{args.report}: {m.get('when_utc')}, {m.get('cpu', '')}, load average "
+              f"{m.get('loadavg_start')} -> {m.get('loadavg_end')}\n")
+        main_rows = [r for r in doc["results"] if not r["label"].startswith("nirjax checkpoint")]
+        print(summarise(main_rows)[0])
+        ck = [r for r in doc["results"] if r["label"].startswith("nirjax checkpoint")]
+        if ck:
+            print("Gradient checkpointing, forward + backward:\n"
+                  + _checkpoint_summary(doc["results"], ck[0]["n"])[0])
+        return 0
 
     if args.case:
         case = json.loads(args.case)
