@@ -7,7 +7,9 @@ Two experiments, both at dt = 1e-4 s:
    discrete methods read them; a pseudo-random input of 34 spikes if the conformance folder is
    absent);
 2. a recurrent network of 100 CubaLIF neurons (tau_syn 5 ms, tau_mem 10 ms), 20 Poisson inputs
-   at 50 Hz, random input and recurrent weights, over 1 s (10 000 steps).
+   at 50 Hz, random input and recurrent weights, over 1 s (10 000 steps);
+3. (errors only) the same network over 0.2 s with a dt-independent meaning (impulse inputs),
+   Euler and exact at dt = 1e-4, 1e-5, 1e-6 against the diffrax reference.
 
 Each method is timed as the first call (compile + run) and the median of `--repeats` further
 calls (jitted, `block_until_ready`). Spike-time errors are measured against the diffrax
@@ -128,6 +130,32 @@ def experiment(name, graph, xs, node, repeats):
     return result
 
 
+def convergence(seconds=0.2, dts=(1e-4, 1e-5, 1e-6)):
+    """The recurrent network with a dt-independent meaning (input_mode="impulse": every spike is
+    an impulse of area 1, weights scaled by 1e-4 = the charge of a spike at dt = 1e-4; inputs at
+    the same instants on every grid): the discrete methods' spike-time error against the diffrax
+    reference as dt shrinks."""
+    graph, xs = recurrent_cubalif(seconds=seconds)
+    g = nirjax.to_nir(graph)
+    for key in ("w_in", "w_rec"):
+        g.nodes[key] = nir.Linear(weight=np.asarray(g.nodes[key].weight) * 1e-4)
+    ref_graph = nirjax.from_nir(g, dt=DT, input_mode="impulse")
+    ref = simulate_continuous(ref_graph, jnp.asarray(xs), input_kind="spikes")
+    ref_trains = _trains_from_times(np.asarray(ref.spike_times["lif"]))
+    run = eqx.filter_jit(lambda m, x: m.run(x, record=("lif",)).record["lif"]["output"])
+    rows = []
+    for dt in tqdm(dts, desc="convergence", leave=False):
+        up = round(DT / dt)
+        x = np.zeros((xs.shape[0] * up, xs.shape[1]), np.float32)
+        x[::up] = xs
+        for method in ("euler", "exact"):
+            m = nirjax.from_nir(g, dt=dt, input_mode="impulse", discretization=method)
+            z = np.asarray(run(m, jnp.asarray(x)))
+            rows.append({"dt": dt, "method": method,
+                         **spike_errors(ref_trains, _trains_from_grid(z, dt, 0.0), 1e-3)})
+    return {"seconds": seconds, "ref_spikes": int(sum(map(len, ref_trains))), "rows": rows}
+
+
 def write_json(path, data):
     os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=os.path.dirname(os.path.abspath(path)), suffix=".json")
@@ -154,6 +182,7 @@ def main():
     graph, xs = recurrent_cubalif()
     out["recurrent_cubalif_100"] = {"steps": int(xs.shape[0]),
                                     **experiment("CubaLIF x100", graph, xs, "lif", args.repeats)}
+    out["recurrent_convergence"] = convergence()
     write_json(args.out, out)
     for key in ("single_lif", "recurrent_cubalif_100"):
         r = out[key]
@@ -169,6 +198,12 @@ def main():
                          f"{r[m]['missed']}, extra {r[m]['extra']}, mean |dt| "
                          f"{r[m]['mean_abs_dt_steps']:.3f} steps, max {r[m]['max_abs_dt_s']:.2e} s")
             print(line)
+    c = out["recurrent_convergence"]
+    print(f"recurrent network, impulse semantics, {c['seconds']} s, {c['ref_spikes']} reference "
+          "spikes:")
+    for r in c["rows"]:
+        print(f"  dt {r['dt']:g} {r['method']:<6} missed {r['missed']}, extra {r['extra']}, "
+              f"mean |dt| {r['mean_abs_dt_s']:.3g} s")
     print(f"written to {args.out}")
 
 

@@ -34,7 +34,11 @@ If a jump takes a spiking neuron to or over its threshold, it spikes at that ins
 **Inputs.** `xs` is on the grid of `dt` (the graph's step). With `input_kind="spikes"` each
 value `xs[k]` is an impulse at `t = k dt` of `xs[k]` spikes (area `xs[k] dt` under
 `input_mode="current"`). With `input_kind="current"` it is a current held constant over
-`[k dt, (k + 1) dt)`, exactly what the discrete methods assume.
+`[k dt, (k + 1) dt)`, exactly what the discrete methods assume under `input_mode="current"`;
+that is the default for such graphs (`"spikes"` for `input_mode="impulse"`, whose discrete
+reading is an impulse of area `xs[k]`). The two readings differ in where, inside a step, the
+charge arrives: for the NIR paper's single LIF, "current" gives the exact recording's spike
+steps 460/510/710/760 and "spikes" gives 450/500/710/760 (Rockpool's and Sinabs's).
 
 **Delay** is an exact time shift of impulses: a spike at `t` leaves a Delay at `t + delay`.
 Continuous signals (a current input, a non-spiking neuron, a bias) cannot pass a Delay here:
@@ -330,7 +334,7 @@ def simulate_continuous(
     graph: Graph,
     xs: Any,
     *,
-    input_kind: str = "spikes",
+    input_kind: str | None = None,
     t_end: float | None = None,
     rtol: float = 1e-6,
     atol: float = 1e-8,
@@ -353,7 +357,8 @@ def simulate_continuous(
       spike (`dt` for `"current"`, 1 for `"impulse"`).
     - `xs`: `(T, *input_shape)` on the grid (a dict by Input name if several).
     - `input_kind`: `"spikes"` (each `xs[k]` is an impulse at `k dt`) or `"current"` (held
-      over `[k dt, (k+1) dt)`).
+      over `[k dt, (k+1) dt)`). Default: what the graph's `input_mode` says the discrete
+      methods do, `"current"` for `"current"` and `"spikes"` for `"impulse"`.
     - `t_end`: simulate `[0, t_end)`; a whole number of steps; `xs` is cut or padded with zeros.
       Default `T dt`.
     - `rtol`, `atol`: diffrax's step-size tolerances (the event times are found to within
@@ -375,6 +380,8 @@ def simulate_continuous(
             f"simulate_continuous: expected a nirjax.Graph, got {type(graph).__name__}. Build "
             "one with nirjax.from_nir."
         )
+    if input_kind is None:
+        input_kind = "current" if graph.options.input_mode == "current" else "spikes"
     if input_kind not in INPUT_KINDS:
         raise ValueError(f"input_kind: expected one of {list(INPUT_KINDS)}, got {input_kind!r}.")
     for name, value in (("max_spikes_per_step", max_spikes_per_step),

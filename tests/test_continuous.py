@@ -339,3 +339,27 @@ def test_gradient_through_a_delay_and_a_second_layer():
     up = eqx.tree_at(lambda p: p.nodes["delay"].delay, params, params.nodes["delay"].delay + h)
     down = eqx.tree_at(lambda p: p.nodes["delay"].delay, params, params.nodes["delay"].delay - h)
     np.testing.assert_allclose(float((f(up) - f(down)) / (2 * h)), 2.0, rtol=2e-2)
+
+
+@pytest.mark.slow
+def test_nested_subgraph_is_inlined():
+    one, z = np.ones(1), np.zeros(1)
+    inner = nir.NIRGraph(
+        nodes={
+            "input": nir.Input(input_type=np.array([1])),
+            "w": nir.Affine(weight=np.array([[2.0]]), bias=z),
+            "lif": nir.LIF(tau=0.01 * one, r=one, v_leak=z, v_threshold=one, v_reset=z),
+            "output": nir.Output(output_type=np.array([1])),
+        },
+        edges=[("input", "w"), ("w", "lif"), ("lif", "output")],
+    )
+    outer = nir.NIRGraph(
+        nodes={"input": nir.Input(input_type=np.array([1])), "sub": inner,
+               "output": nir.Output(output_type=np.array([1]))},
+        edges=[("input", "sub.input"), ("sub.output", "output")],
+    )
+    graph = nirjax.from_nir(outer, dt=1e-4)
+    r = simulate_continuous(graph, jnp.ones((1000, 1), jnp.float32) * 0.75, input_kind="current")
+    np.testing.assert_allclose(finite(r.spike_times["sub/lif"][0]), lif_times(1.5, T_END),
+                               rtol=1e-6)
+    np.testing.assert_array_equal(np.asarray(r.output), np.asarray(r.spikes["sub/lif"]))
