@@ -543,9 +543,12 @@ class Graph(Primitive):
             new_nodes[n], values[n] = node.step(state["nodes"][n], inp)
         return {"nodes": new_nodes, "feedback": self._feedback(values)}, self._outputs(values)
 
-    def _feedback(self, values: dict) -> dict:
+    def _feedback(self, values: dict, keys=None) -> dict:
+        """The values the back edges carry to the next step (only those in `keys` if given)."""
         fb = {}
         for e in self.plan.back_edges:
+            if keys is not None and e.key not in keys:
+                continue
             v = values[e.src]
             fb[e.key] = v[e.src_port] if e.src_port is not None else v
         return fb
@@ -634,7 +637,7 @@ class Graph(Primitive):
                     terms.append(self._gather(n, values, fb, inside_edges))
                 inp = terms[0] if len(terms) == 1 else jax.tree.map(jnp.add, *terms)
                 new_states[n], values[n] = node.step(states[n], inp)
-            new_fb = {k: v for k, v in self._feedback(values).items() if k in keys}
+            new_fb = self._feedback(values, keys)
             obs = {
                 n: {"output": values[n], **node_obs(self.nodes[n], new_states[n])}
                 for n in members

@@ -49,9 +49,8 @@ def _arctan(x, k):
 
 @register_surrogate("sigmoid", 25.0)
 def _sigmoid(x, k):
-    # Derivative of sigmoid(k x): k s (1 - s); peak k / 4.
-    s = jax.nn.sigmoid(k * x)
-    return k * s * (1.0 - s)
+    # Derivative of sigmoid(k x): k s(kx) s(-kx) (= k s (1 - s) without cancellation); peak k / 4.
+    return k * jax.nn.sigmoid(k * x) * jax.nn.sigmoid(-k * x)
 
 
 @register_surrogate("triangle", 1.0)

@@ -261,12 +261,6 @@ def test_feedforward_snn_variants(neuron):
     assert training.default_loss(spiking) == "counts"
 
 
-@pytest.mark.xfail(
-    reason="core: Graph._run_cycle's body calls self._feedback(values) over every back edge of "
-    "the graph, so a graph with two cyclic components raises KeyError for the other cycle's "
-    "source",
-    raises=KeyError,
-)
 def test_two_recurrent_layers():
     g = nirjax.from_nir(training.feedforward_snn(6, 3, hidden=(5, 4), neuron="rlif"))
     assert g(jnp.ones((7, 6), jnp.float32)).shape == (7, 3)
