@@ -35,6 +35,16 @@ from ._losses import firing_rate_regularizer as firing_rate_regularizer
 from ._losses import mse as mse
 from ._losses import spike_count_error as spike_count_error
 from ._losses import van_rossum_distance as van_rossum_distance
+from ._mismatch import FitReport as FitReport
+from ._mismatch import ParamFit as ParamFit
+from ._mismatch import Recording as Recording
+from ._mismatch import SimulatedChip as SimulatedChip
+from ._mismatch import fit_mismatch as fit_mismatch
+from ._mismatch import perturb as perturb
+from ._mismatch import read_recording as read_recording
+from ._mismatch import relative_errors as relative_errors
+from ._mismatch import simulate_chip as simulate_chip
+from ._mismatch import write_recording as write_recording
 from ._models import feedforward_snn as feedforward_snn
 from ._params import DEFAULT_TRAINABLE as DEFAULT_TRAINABLE
 from ._params import apply_params as apply_params
