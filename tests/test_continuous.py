@@ -352,14 +352,36 @@ def test_nested_subgraph_is_inlined():
             "output": nir.Output(output_type=np.array([1])),
         },
         edges=[("input", "w"), ("w", "lif"), ("lif", "output")],
+        type_check=False,
     )
     outer = nir.NIRGraph(
         nodes={"input": nir.Input(input_type=np.array([1])), "sub": inner,
                "output": nir.Output(output_type=np.array([1]))},
-        edges=[("input", "sub.input"), ("sub.output", "output")],
+        edges=[("input", "sub"), ("sub", "output")],
+        type_check=False,
     )
     graph = nirjax.from_nir(outer, dt=1e-4)
     r = simulate_continuous(graph, jnp.ones((1000, 1), jnp.float32) * 0.75, input_kind="current")
     np.testing.assert_allclose(finite(r.spike_times["sub/lif"][0]), lif_times(1.5, T_END),
                                rtol=1e-6)
     np.testing.assert_array_equal(np.asarray(r.output), np.asarray(r.spikes["sub/lif"]))
+
+
+@pytest.mark.slow
+def test_subtract_reset_cascade_and_capacity_error():
+    """An impulse of 3.5 into an IF (threshold 1, subtractive reset) spikes three times at that
+    instant and leaves v = 0.5; with room for only two spikes per step it is an error."""
+    g = nir.NIRGraph.from_list(
+        nir.Input(input_type=np.array([1])),
+        nir.IF(r=np.ones(1), v_threshold=np.ones(1), v_reset=np.zeros(1)),
+        nir.Output(output_type=np.array([1])),
+    )
+    graph = nirjax.from_nir(g, dt=1e-4, reset="subtract", input_mode="impulse")
+    xs = jnp.zeros((20, 1), jnp.float32).at[5, 0].set(3.5)
+    r = simulate_continuous(graph, xs, max_spikes_per_step=4)  # input_kind "spikes" (impulse)
+    node = next(iter(r.spike_times))
+    np.testing.assert_allclose(finite(r.spike_times[node][0]), [5e-4] * 3, rtol=1e-6)
+    np.testing.assert_array_equal(np.asarray(r.spikes[node])[:, 0], np.eye(20)[5] * 3)
+    np.testing.assert_allclose(np.asarray(r.record[node]["v"])[5:, 0], 0.5, rtol=1e-6)
+    with pytest.raises(Exception, match="max_spikes_per_step"):
+        jax.block_until_ready(simulate_continuous(graph, xs, max_spikes_per_step=2))
