@@ -711,11 +711,6 @@ def with_discretization(graph: Graph, discretization: str) -> Graph:
     return from_nir(to_nir(graph), discretization=discretization, dtype=graph.dtype)
 
 
-def spike_area(graph: Graph) -> float:
-    """The Dirac area of one spike at the graph's default options (see the module docs)."""
-    return graph.options.dt if graph.options.input_mode == "current" else 1.0
-
-
 __all__ = [
     "ContinuousResult", "DYNAMICS", "NeuronDynamics", "register_dynamics", "run_method",
     "simulate_continuous",
