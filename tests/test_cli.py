@@ -178,3 +178,26 @@ def test_console_script_smoke(files, tmp_path):
                          text=True, env=env, timeout=120)
     assert bad.returncode == 2
     assert "Traceback" not in bad.stderr and "no such NIR file" in bad.stderr
+
+
+def test_info_nested_subgraph(tmp_path, capsys):
+    inner = nir.NIRGraph(
+        nodes={"in": nir.Input(input_type={"input": np.array([2])}),
+               "lif": _lif_graph().nodes["lif"],
+               "w_rec": nir.Linear(weight=np.eye(2, dtype=np.float32)),
+               "out": nir.Output(output_type={"output": np.array([2])})},
+        edges=[("in", "lif"), ("lif", "w_rec"), ("w_rec", "lif"), ("lif", "out")],
+        type_check=False)
+    outer = nir.NIRGraph(
+        nodes={"input": nir.Input(input_type={"input": np.array([2])}), "rnn": inner,
+               "output": nir.Output(output_type={"output": np.array([2])})},
+        edges=[("input", "rnn"), ("rnn", "output")], type_check=False)
+    path = tmp_path / "nested.nir"
+    nirjax.write(path, nirjax.from_nir(outer, dt=DT))
+    assert main(["info", str(path)]) == 0
+    out = capsys.readouterr().out
+    assert "rnn/w_rec -> rnn/lif" in out
+    rows = {line.split()[0]: line.split() for line in out.splitlines() if line[:1].isalpha()}
+    assert rows["rnn"][1:3] == ["NIRGraph", "(2)"]
+    assert rows["rnn/lif"][:2] == ["rnn/lif", "LIF"] and rows["rnn/lif"][4] == "10"
+    assert rows["rnn/w_rec"][4] == "4"

@@ -68,7 +68,15 @@ def test_snntorch_rsynaptic_is_not_expressible(cases, snntorch):
     """snnTorch 1.0.0's RSynaptic(reset_delay=False) fails in its own forward pass (so it cannot
     be traced for export), and with reset_delay=True its zero reset also zeroes the next step's
     input, which NIR does not express; `snntorch_options` refuses it."""
-    with pytest.raises(Exception):
+    import torch
+
+    n = 3
+    neuron = snntorch.RSynaptic(alpha=torch.full((n,), 0.8), beta=torch.full((n,), 0.9),
+                                threshold=torch.full((n,), 0.5), linear_features=n,
+                                reset_mechanism="zero", init_hidden=True, reset_delay=False)
+    with pytest.raises(TypeError):
+        neuron(torch.zeros(1, n))
+    with pytest.raises(ValueError, match="empty graph"):  # nirtorch's tracer, after that error
         cases.snntorch_to_nirjax("RSynaptic", 5, 1, seed=0)
     with pytest.raises(NotImplementedError, match="reset_delay"):
         nirjax.interop.snntorch_options("zero", reset_delay=True)
