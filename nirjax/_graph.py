@@ -34,14 +34,37 @@ from .primitives._base import Primitive
 from .primitives._io import Input, Output
 
 
-class Frozen:
-    """Wraps an unhashable static value (metadata) so it can live in a static field; compares by
-    identity, which keeps jit's cache stable across parameter updates."""
+def _content_key(value: Any):
+    """A hashable key of a metadata value: dicts, sequences and arrays by content."""
+    if isinstance(value, Mapping):
+        return ("map", tuple(sorted((str(k), _content_key(v)) for k, v in value.items())))
+    if isinstance(value, (list, tuple)):
+        return ("seq", tuple(_content_key(v) for v in value))
+    if isinstance(value, (np.ndarray, np.generic, jax.Array)):
+        arr = np.asarray(value)
+        return ("array", arr.dtype.str, arr.shape, arr.tobytes())
+    try:
+        hash(value)
+    except TypeError:
+        return ("repr", repr(value))
+    return ("value", value)
 
-    __slots__ = ("value",)
+
+class Frozen:
+    """Wraps an unhashable static value (metadata) so it can live in a static field. Compares
+    and hashes by content, so two imports of the same graph share jit's compilation cache."""
+
+    __slots__ = ("value", "_key")
 
     def __init__(self, value: Any):
         self.value = value
+        self._key = _content_key(value)
+
+    def __eq__(self, other) -> bool:
+        return isinstance(other, Frozen) and self._key == other._key
+
+    def __hash__(self) -> int:
+        return hash(self._key)
 
     def __repr__(self) -> str:
         return f"Frozen({self.value!r})"

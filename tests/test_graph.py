@@ -258,3 +258,17 @@ def test_two_separate_cycles_equal_step_by_step():
     assert float(res.output.sum()) > 0
     np.testing.assert_allclose(res.output, np.stack(outs), atol=1e-6)
     assert tree_allclose(res.state, state)
+
+
+def test_two_imports_of_one_graph_compile_once():
+    traces = []
+
+    @eqx.filter_jit
+    def run(model, xs):
+        traces.append(1)
+        return model(xs)
+
+    for _ in range(2):
+        model = _recurrent_model()
+        run(model, jnp.zeros((5, 4)))
+    assert len(traces) == 1
