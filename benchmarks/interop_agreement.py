@@ -70,13 +70,13 @@ def _reset_snntorch(net):
 N_IN, N = 5, 6
 
 
-def _snntorch_model(kind: str, seed: int, reset_delay: bool):
+def _snntorch_model(kind: str, seed: int, reset_delay: bool, reset_mechanism: str = "zero"):
     import snntorch as snn
     import torch
 
     torch.manual_seed(seed)
     full = lambda v, shape=(N,): torch.full(shape, v)  # noqa: E731 - per-neuron tensors
-    common = dict(reset_mechanism="zero", init_hidden=True, reset_delay=reset_delay)
+    common = dict(reset_mechanism=reset_mechanism, init_hidden=True, reset_delay=reset_delay)
     if kind == "Leaky":
         neuron, shape = snn.Leaky(beta=full(0.9), threshold=full(0.5), **common), (N_IN,)
     elif kind == "Synaptic":
@@ -106,7 +106,7 @@ SNNTORCH_KINDS = ("Leaky", "Synaptic", "RLeaky", "RLeaky+bias", "RSynaptic", "Co
 
 
 def snntorch_to_nirjax(kind: str, steps: int, batch: int, seed: int, reset_delay=False,
-                       membrane: list | None = None):
+                       membrane: list | None = None, reset_mechanism: str = "zero"):
     """Build in snnTorch, export with snnTorch's exporter, import with `from_snntorch`.
     Returns (snnTorch spikes, nirjax spikes), both (T, B, ...). If `membrane` is a list, the
     snnTorch neuron's membrane at each spike decision (before its reset) is appended to it."""
@@ -116,13 +116,13 @@ def snntorch_to_nirjax(kind: str, steps: int, batch: int, seed: int, reset_delay
     import nirjax
     import nirjax.interop
 
-    net, shape = _snntorch_model(kind, seed, reset_delay)
+    net, shape = _snntorch_model(kind, seed, reset_delay, reset_mechanism)
     with _quiet():
         graph = export_to_nir(net, torch.zeros((1,) + shape), ignore_dims=[0])
     if reset_delay:  # not expressible: import with the zero-delay options, measured as is
-        model = nirjax.from_nir(graph, **nirjax.interop.snntorch_options("zero"))
+        model = nirjax.from_nir(graph, **nirjax.interop.snntorch_options(reset_mechanism))
     else:
-        model = nirjax.interop.from_snntorch(graph, reset_mechanism="zero")
+        model = nirjax.interop.from_snntorch(graph, reset_mechanism=reset_mechanism)
     xs = _inputs(shape, steps, batch, seed + 1)
     _reset_snntorch(net)
     if membrane is not None:
@@ -366,10 +366,13 @@ def measure(steps: int, batch: int, seeds: int) -> list[dict]:
 
     jobs = [(d, k) for d, (_, kinds) in CASES.items() for k in kinds]
     jobs += [("snntorch->nirjax (reset_delay=True)", k) for k in SNNTORCH_KINDS]
+    jobs += [("snntorch->nirjax (subtract)", k) for k in ("Leaky", "Synaptic", "Conv2d+Leaky")]
     rows = []
     for direction, kind in tqdm(jobs, desc="interop", unit="case"):
         fn = CASES[direction.split(" ")[0]][0]
         kw = {"reset_delay": True} if "reset_delay" in direction else {}
+        if "subtract" in direction:
+            kw = {"reset_mechanism": "subtract"}
         per_seed = []
         try:
             for seed in range(seeds):

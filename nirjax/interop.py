@@ -156,8 +156,12 @@ def snntorch_options(reset_mechanism: str = "zero", reset_delay: bool = False) -
 
     **Arguments:**
 
-    - `reset_mechanism`: what the snnTorch neurons used: `"zero"` (NIR's reset to `v_reset = 0`)
-      or `"subtract"`.
+    - `reset_mechanism`: what the snnTorch neurons used: `"zero"` (NIR's reset to `v_reset = 0`,
+      identical spikes) or `"subtract"`. For `"subtract"`, snnTorch deviates from NIR where the
+      membrane is still above threshold after a subtraction: at the next step it decides the
+      spike on `beta mem + x - threshold` (its `reset` bookkeeping), NIR on `beta mem + x`.
+      Spikes then differ (measured 94-100 % agreement, docs/interop.md); below that regime they
+      are identical.
     - `reset_delay`: snnTorch's flag. `False` (reset right after the spike) is NIR's semantics.
       `True` (snnTorch's default) is not expressible in NIR for the neurons whose zero reset
       also drops the next step's input (`Synaptic`, `RLeaky`, `RSynaptic`), nor for
