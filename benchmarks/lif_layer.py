@@ -719,20 +719,24 @@ def main(argv=None) -> int:
     except ImportError:  # pragma: no cover
         def tqdm(x, **k):
             return x
-    for case in cases + ckpt_cases:
+    if ckpt_cases:  # right after the main cases of that N, so a cut-short run still has them
+        at = max((i + 1 for i, c in enumerate(cases) if c["n"] == ckpt_cases[0]["n"]), default=0)
+        cases[at:at] = ckpt_cases
+    for case in cases:
         case["threads"] = args.threads
     t_start = time.perf_counter()
-    for case in tqdm(cases + ckpt_cases, desc="cases", unit="case"):
+    for case in tqdm(cases, desc="cases", unit="case"):
         if args.budget is not None and time.perf_counter() - t_start > args.budget:
             res = {"error": f"skipped: --budget {args.budget:.0f} s spent"}
         else:
             res = run_case(case, args.timeout)
-        results.append({**case, **res})
+        results.append({**case, **res, "loadavg_after": os.getloadavg()})
         doc = {"benchmark": "lif_layer", "batch": BATCH, "steps": STEPS, "dt": DT, "tau": TAU,
                "machine": machine, "results": results}
         _atomic_write_json(out_path, doc)  # after every case: a partial run keeps its numbers
 
-    table, ratios = summarise(results[: len(cases)])
+    table, ratios = summarise([r for r in results
+                               if not r["label"].startswith("nirjax checkpoint")])
     machine["loadavg_end"] = os.getloadavg()
     doc = {"benchmark": "lif_layer", "batch": BATCH, "steps": STEPS, "dt": DT, "tau": TAU,
            "machine": machine, "results": results, "ratios": ratios}
