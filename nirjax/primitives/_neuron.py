@@ -106,7 +106,8 @@ class _Neuron(Primitive):
 
     def _associative(self, c, state, xs):
         """All states of a reset-free (affine) neuron at once: s[k+1] = A s[k] + B[k], with A
-        and B read off the node's own step, combined by `lax.associative_scan`."""
+        and B read off the node's own step, combined by `lax.associative_scan`. A is a small
+        (at most 2 x 2) matrix per neuron, so the combine is written out elementwise."""
         names = self._state_vars
         zero = jax.tree.map(jnp.zeros_like, state)
         x0 = jnp.zeros_like(xs[0])
@@ -116,25 +117,22 @@ class _Neuron(Primitive):
 
         base = update(zero, x0)
         # A[i][j]: response of variable i to a unit of variable j (per neuron; constant in time).
-        A = jnp.stack([
-            jnp.stack([update({**zero, nj: jnp.ones_like(zero[nj])}, x0)[ni] - base[ni]
-                       for nj in names])
-            for ni in names
-        ])  # (n, n, *shape)
+        A = [[update({**zero, nj: jnp.ones_like(zero[nj])}, x0)[ni] - base[ni] for nj in names]
+             for ni in names]
         B = jax.vmap(lambda x: update(zero, x))(xs)
-        B = jnp.stack([B[n] for n in names], axis=1)  # (T, n, *shape)
-        s0 = jnp.stack([state[n] for n in names])
-        B = B.at[0].add(jnp.einsum("ij...,j...->i...", A, s0))
-        As = jnp.broadcast_to(A, (xs.shape[0],) + A.shape)
+        B = [B[ni].at[0].add(sum(A[i][j] * state[nj] for j, nj in enumerate(names)))
+             for i, ni in enumerate(names)]
+        T, n = xs.shape[0], len(names)
+        As = [[jnp.broadcast_to(A[i][j], (T,) + A[i][j].shape) for j in range(n)] for i in range(n)]
 
         def combine(first, second):
-            a1, b1 = first
-            a2, b2 = second
-            return (jnp.einsum("tij...,tjk...->tik...", a2, a1),
-                    jnp.einsum("tij...,tj...->ti...", a2, b1) + b2)
+            (a1, b1), (a2, b2) = first, second
+            a = [[sum(a2[i][m] * a1[m][j] for m in range(n)) for j in range(n)] for i in range(n)]
+            b = [sum(a2[i][m] * b1[m] for m in range(n)) + b2[i] for i in range(n)]
+            return a, b
 
         _, S = jax.lax.associative_scan(combine, (As, B))
-        return {n: S[:, i] for i, n in enumerate(names)}
+        return {ni: S[i] for i, ni in enumerate(names)}
 
 
 def _integrate(v, r, x, options: Options):
