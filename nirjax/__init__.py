@@ -5,6 +5,7 @@
     ys = jax.vmap(graph)(batch)          # a batch
 """
 
+from ._atomic import atomic_path as atomic_path
 from ._execution import Execution as Execution
 from ._export import load as load, to_nir as to_nir, write as write
 from ._graph import Graph as Graph, RunResult as RunResult

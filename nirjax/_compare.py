@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import dataclasses
 import os
-import tempfile
 from collections.abc import Mapping
 from typing import Any
 
@@ -30,6 +29,7 @@ import equinox as eqx
 import jax
 import numpy as np
 
+from ._atomic import atomic_path
 from ._continuous import ContinuousResult, build_net, simulate_continuous, with_discretization
 from ._graph import Graph
 
@@ -254,17 +254,8 @@ class FidelityReport:
 
 
 def _save_atomic(fig, path) -> None:
-    path = os.fspath(path)
-    folder = os.path.dirname(os.path.abspath(path))
-    fd, tmp = tempfile.mkstemp(dir=folder, prefix=".tmp-", suffix=".png")
-    os.close(fd)
-    try:
+    with atomic_path(path, ".png") as tmp:
         fig.savefig(tmp, format="png", dpi=110)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-        raise
 
 
 # --------------------------------------------------------------------------------- recording

@@ -14,13 +14,13 @@ What a round trip `from_nir -> to_nir -> nir.write -> nir.read -> from_nir` keep
 from __future__ import annotations
 
 import os
-import tempfile
 from typing import Any
 
 import jax.numpy as jnp
 import nir
 import numpy as np
 
+from ._atomic import atomic_path
 from ._graph import Graph
 from ._import import METADATA_PREFIX, _decode, from_nir, read
 from ._options import Options
@@ -109,18 +109,8 @@ def write(path: str | os.PathLike, graph: Graph | nir.NIRGraph) -> None:
     interrupted write never leaves a truncated file."""
     if isinstance(graph, Graph):
         graph = to_nir(graph)
-    path = os.fspath(path)
-    folder = os.path.dirname(os.path.abspath(path))
-    os.makedirs(folder, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".nir", dir=folder)
-    os.close(fd)
-    try:
+    with atomic_path(path, ".nir") as tmp:
         nir.write(tmp, graph)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
 
 
 def recorded_options(src: nir.NIRGraph | str | os.PathLike) -> dict[str, Any]:

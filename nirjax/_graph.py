@@ -27,8 +27,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from ._execution import DEFAULT as DEFAULT_EXECUTION
-from ._execution import Execution, scan
+from ._execution import DEFAULT as DEFAULT_EXECUTION, Execution, scan
 from ._options import Options
 from .primitives._base import Primitive
 from .primitives._io import Input, Output

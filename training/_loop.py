@@ -19,7 +19,6 @@ import dataclasses
 import io
 import json
 import os
-import tempfile
 import time
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
@@ -31,6 +30,7 @@ import numpy as np
 import optax
 
 import nirjax
+from nirjax import atomic_path
 
 from ._datasets import SpikeDataset
 from ._losses import (
@@ -338,20 +338,10 @@ def _trainer(config: TrainConfig, dt: float, steps_per_epoch: int) -> _Trainer:
 
 
 def _atomic_write_bytes(path: str, data: bytes) -> None:
-    folder = os.path.dirname(os.path.abspath(path))
-    os.makedirs(folder, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=".tmp-", dir=folder)
-    try:
-        os.chmod(tmp, 0o644)  # mkstemp makes 0600; give a result file the usual permissions
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    with atomic_path(path) as tmp, open(tmp, "wb") as f:
+        f.write(data)
+        f.flush()
+        os.fsync(f.fileno())
 
 
 def write_json(path: str, obj: Any) -> None:

@@ -16,12 +16,13 @@ Layout of a recording file (one HDF5 file, `nir.read_data` reads it):
 from __future__ import annotations
 
 import os
-import tempfile
 from collections.abc import Mapping
 from typing import Any, NamedTuple
 
 import nir
 import numpy as np
+
+from nirjax import atomic_path
 
 
 class Recording(NamedTuple):
@@ -99,18 +100,8 @@ def write_recording(
     - `dt`: the time step in seconds.
     """
     data = to_graph_data(recordings, inputs=inputs, dt=dt)
-    path = os.fspath(path)
-    folder = os.path.dirname(os.path.abspath(path))
-    os.makedirs(folder, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".h5", dir=folder)
-    os.close(fd)
-    try:
+    with atomic_path(path, ".h5") as tmp:
         nir.write_data(tmp, data)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
 
 
 def _walk(data: nir.NIRGraphData, prefix: str, out: dict, dts: set, dt_hint):

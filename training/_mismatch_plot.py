@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import os
-import tempfile
 from collections.abc import Mapping
 
 import numpy as np
+
+from nirjax import atomic_path
 
 
 def plot_fit(
@@ -72,17 +73,8 @@ def plot_fit(
     axes[-1, 0].set_xlabel("time (ms)")
     fig.tight_layout()
     path = os.fspath(path)
-    folder = os.path.dirname(os.path.abspath(path))
-    os.makedirs(folder, exist_ok=True)
-    suffix = os.path.splitext(path)[1] or ".png"
-    fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=suffix, dir=folder)
-    os.close(fd)
     try:
-        fig.savefig(tmp, dpi=110)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+        with atomic_path(path, os.path.splitext(path)[1] or ".png") as tmp:
+            fig.savefig(tmp, dpi=110)
     finally:
         plt.close(fig)

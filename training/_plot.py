@@ -4,10 +4,11 @@ display and no change to the global backend)."""
 from __future__ import annotations
 
 import os
-import tempfile
 from collections.abc import Mapping, Sequence
 
 import numpy as np
+
+from nirjax import atomic_path
 
 __all__ = ["plot_training"]
 
@@ -78,15 +79,6 @@ def plot_training(
     if title:
         fig.suptitle(title)
     path = os.fspath(path)
-    folder = os.path.dirname(os.path.abspath(path))
-    os.makedirs(folder, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".png", dir=folder)
-    os.close(fd)
-    try:
+    with atomic_path(path, ".png") as tmp:
         fig.savefig(tmp, dpi=100, format="png")
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
     return path

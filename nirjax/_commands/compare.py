@@ -6,10 +6,10 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import tempfile
 
 import numpy as np
 
+from .._atomic import atomic_path
 from .._cli import UsageError
 
 
@@ -64,16 +64,8 @@ def _load_input(path: str, columns: str | None) -> np.ndarray:
 
 
 def _write_json(path: str, data: dict) -> None:
-    folder = os.path.dirname(os.path.abspath(path))
-    fd, tmp = tempfile.mkstemp(dir=folder, prefix=".tmp-", suffix=".json")
-    try:
-        with os.fdopen(fd, "w") as f:
-            json.dump(data, f, indent=2)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-        raise
+    with atomic_path(path, ".json") as tmp, open(tmp, "w") as f:
+        json.dump(data, f, indent=2)
 
 
 def run(args: argparse.Namespace) -> int:

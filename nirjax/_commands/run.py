@@ -11,10 +11,10 @@ from __future__ import annotations
 
 import math
 import os
-import tempfile
 
 import numpy as np
 
+from .._atomic import atomic_path
 from .._cli import UsageError
 
 _OPTIONS = {
@@ -119,16 +119,8 @@ def _atomic(path: str, write) -> None:
     folder = os.path.dirname(os.path.abspath(path))
     if not os.path.isdir(folder):
         raise FileNotFoundError(f"--output {path}: folder {folder} does not exist.")
-    suffix = os.path.splitext(path)[1]
-    fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=suffix, dir=folder)
-    os.close(fd)
-    try:
+    with atomic_path(path, os.path.splitext(path)[1]) as tmp:
         write(tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
 
 
 def _write_outputs(path: str, outputs: dict[str, np.ndarray], dt: float) -> None:
