@@ -61,7 +61,6 @@ step k plus the impulses (in spikes) it received during step k.
 from __future__ import annotations
 
 import dataclasses
-import heapq
 from collections.abc import Callable, Mapping
 from typing import Any, NamedTuple
 
@@ -73,7 +72,7 @@ import jax.numpy as jnp
 import numpy as np
 import optimistix as optx
 
-from ._graph import Graph
+from ._graph import Graph, kahn_order
 from .primitives._conv import Conv1d, Conv2d
 from .primitives._delay import Delay
 from .primitives._flatten import Flatten
@@ -242,17 +241,7 @@ def build_net(graph: Graph, input_kind: str) -> _Net:
     for n in stateless:
         for s in deps[n]:
             users[s].append(n)
-    indeg = {n: len(d) for n, d in deps.items()}
-    heap = [n for n, d in indeg.items() if d == 0]
-    heapq.heapify(heap)
-    order = []
-    while heap:
-        n = heapq.heappop(heap)
-        order.append(n)
-        for m in users[n]:
-            indeg[m] -= 1
-            if indeg[m] == 0:
-                heapq.heappush(heap, m)
+    order = kahn_order(users)
     if len(order) != len(stateless):
         loop = sorted(set(stateless) - set(order))
         raise ValueError(

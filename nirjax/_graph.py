@@ -176,24 +176,32 @@ def _back_edges(nodes: Mapping[str, Primitive], edges: list[Edge], starts, graph
     return back
 
 
-def _topological(nodes, edges: list[Edge]) -> list[str]:
-    indeg = dict.fromkeys(nodes, 0)
-    succ: dict[str, list[str]] = {n: [] for n in nodes}
-    for e in edges:
-        if not e.back:
-            indeg[e.dst] += 1
-            succ[e.src].append(e.dst)
+def kahn_order(successors: Mapping[str, Sequence[str]]) -> list[str]:
+    """Topological order of a DAG given as node -> successors, ties broken by name (so the order
+    is deterministic). Nodes on a cycle are left out: compare the length to detect one."""
+    indeg = dict.fromkeys(successors, 0)
+    for targets in successors.values():
+        for m in targets:
+            indeg[m] += 1
     heap = [n for n, d in indeg.items() if d == 0]
     heapq.heapify(heap)
     order = []
     while heap:
         n = heapq.heappop(heap)
         order.append(n)
-        for m in succ[n]:
+        for m in successors[n]:
             indeg[m] -= 1
             if indeg[m] == 0:
                 heapq.heappush(heap, m)
     return order
+
+
+def _topological(nodes, edges: list[Edge]) -> list[str]:
+    succ: dict[str, list[str]] = {n: [] for n in nodes}
+    for e in edges:
+        if not e.back:
+            succ[e.src].append(e.dst)
+    return kahn_order(succ)
 
 
 def _components(order: list[str], edges: list[Edge]):
