@@ -484,6 +484,28 @@ def run_case(case: dict, timeout: float) -> dict:
     return {"error": f"exit {proc.returncode}: " + " | ".join(tail)}
 
 
+def _merge(case: dict, rounds: list[dict]) -> dict:
+    """One case's result over its rounds (processes): all timed runs pooled for the median,
+    the median compile time, the largest memory figures."""
+    ok = [r for r in rounds if "error" not in r]
+    if not ok:
+        return {**case, **rounds[-1], "rounds": rounds}
+    out = {**case, **ok[-1]}
+    out["times_s"] = [t for r in ok for t in r["times_s"]]
+    out["median_s"] = statistics.median(out["times_s"])
+    for key in ("compile_s", "first_call_s"):
+        vals = [r[key] for r in ok if r.get(key) is not None]
+        out[key] = statistics.median(vals) if vals else None
+    for key in ("temp_mb", "argument_mb", "output_mb", "device_peak_mb", "maxrss_mb",
+                "maxrss_growth_mb"):
+        vals = [r[key] for r in ok if r.get(key) is not None]
+        if vals:
+            out[key] = max(vals)
+    out["rounds"] = [{k: r.get(k) for k in ("round", "median_s", "loadavg_after", "error")}
+                     for r in rounds]
+    return out
+
+
 def _importable(impl: str) -> str | None:
     mod = {"matmul": "jax", "jax": "jax", "nirjax": "nirjax", "spyx": "spyx",
            "snntorch": "snntorch", "norse": "norse"}[impl]
@@ -636,6 +658,9 @@ def main(argv=None) -> int:
     ap.add_argument("--threads", type=int, default=None,
                     help="CPU threads per case (torch.set_num_threads; 1 also makes XLA's CPU "
                     "backend single-threaded); default: each library's own default")
+    ap.add_argument("--rounds", type=int, default=1,
+                    help="run every case's process this many times, round-robin over the cases, "
+                    "and pool the timed runs (spreads a changing machine load over all cases)")
     ap.add_argument("--budget", type=float, default=None,
                     help="seconds: launch no new case after this (the rest are marked skipped)")
     ap.add_argument("--timeout", type=float, default=900.0, help="seconds per case")
@@ -725,12 +750,17 @@ def main(argv=None) -> int:
     for case in cases:
         case["threads"] = args.threads
     t_start = time.perf_counter()
-    for case in tqdm(cases, desc="cases", unit="case"):
+    per_case: list[list[dict]] = [[] for _ in cases]
+    results = []
+    jobs = [(r, i) for r in range(args.rounds) for i in range(len(cases))]
+    for rnd, i in tqdm(jobs, desc="cases", unit="case"):
+        case = cases[i]
         if args.budget is not None and time.perf_counter() - t_start > args.budget:
             res = {"error": f"skipped: --budget {args.budget:.0f} s spent"}
         else:
             res = run_case(case, args.timeout)
-        results.append({**case, **res, "loadavg_after": os.getloadavg()})
+        per_case[i].append({**res, "round": rnd, "loadavg_after": os.getloadavg()})
+        results = [_merge(c, rs) for c, rs in zip(cases, per_case) if rs]
         doc = {"benchmark": "lif_layer", "batch": BATCH, "steps": STEPS, "dt": DT, "tau": TAU,
                "machine": machine, "results": results}
         _atomic_write_json(out_path, doc)  # after every case: a partial run keeps its numbers
