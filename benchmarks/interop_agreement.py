@@ -45,11 +45,15 @@ def _torch_run(net, xs, stateful_call: bool):
     return torch.stack(outs).numpy()
 
 
-def _nirjax_run(graph, xs: np.ndarray) -> np.ndarray:
+def _nirjax_run(graph, xs: np.ndarray, state=None) -> np.ndarray:
     import jax
     import jax.numpy as jnp
 
-    ys = jax.vmap(graph)(jnp.asarray(np.swapaxes(xs, 0, 1)))
+    batch = jnp.asarray(np.swapaxes(xs, 0, 1))
+    if state is None:
+        ys = jax.vmap(graph)(batch)
+    else:
+        ys = jax.vmap(lambda x: graph.run(x, state).output)(batch)
     return np.swapaxes(np.asarray(ys), 0, 1)
 
 
@@ -134,7 +138,10 @@ def snntorch_to_nirjax(kind: str, steps: int, batch: int, seed: int, reset_delay
 
         neuron.fire = spy  # this instance only, for the measurement
     ref = _torch_run(net, xs, stateful_call=False)
-    return ref, _nirjax_run(model, xs.numpy())
+    # snnTorch's first recurrent step adds the recurrent bias; nirjax reproduces it only when
+    # asked, with the explicit initial state (the "RLeaky+bias" row uses it).
+    state = nirjax.interop.snntorch_initial_state(model) if kind == "RLeaky+bias" else None
+    return ref, _nirjax_run(model, xs.numpy(), state)
 
 
 def _nirjax_model(kind: str, seed: int, dt: float, peer: str):
@@ -242,7 +249,10 @@ def nirjax_to_snntorch(kind: str, steps: int, batch: int, seed: int):
     xs = _inputs(shape, steps, batch, seed + 1)
     _reset_snntorch(net)
     ref = _torch_run(net, xs, stateful_call=False)
-    return ref, _nirjax_run(model, xs.numpy())
+    # snnTorch's first recurrent step adds the recurrent bias; nirjax reproduces it only when
+    # asked, with the explicit initial state (the "RLeaky+bias" row uses it).
+    state = nirjax.interop.snntorch_initial_state(model) if kind == "RLeaky+bias" else None
+    return ref, _nirjax_run(model, xs.numpy(), state)
 
 
 # ----------------------------------------------------------------------------------- Norse

@@ -26,6 +26,7 @@ import dataclasses
 from collections.abc import Callable, Mapping
 from typing import Any
 
+import jax.numpy as jnp
 import nir
 import numpy as np
 
@@ -39,6 +40,7 @@ __all__ = [
     "snntorch_options",
     "from_snntorch",
     "to_snntorch",
+    "snntorch_initial_state",
     "fix_norse_export",
     "norse_options",
     "from_norse",
@@ -197,6 +199,32 @@ def from_snntorch(graph: nir.NIRGraph, *, reset_mechanism: str = "zero",
     Other keyword arguments go to `nirjax.from_nir` (e.g. `surrogate`, `dtype`).
     """
     return from_nir(graph, **snntorch_options(reset_mechanism, reset_delay), **kwargs)
+
+
+def snntorch_initial_state(model: Graph) -> dict:
+    """The initial state that reproduces snnTorch's first step of a recurrent neuron.
+
+    snnTorch's RLeaky / RSynaptic evaluate their recurrent layer on the initial (zero) spikes at
+    the first step, so the recurrent Affine contributes its bias at t = 0; NIR's back edge (and
+    nirjax) carries zeros at t = 0. This returns `model.init_state()` with every back edge that
+    leaves an Affine set to that Affine's bias (in nested subgraphs too). Pass it explicitly:
+    `model.run(xs, state=snntorch_initial_state(model))`; nothing changes otherwise.
+    """
+    from .primitives import Affine
+
+    def fill(graph: Graph, state: dict) -> dict:
+        feedback = dict(state["feedback"])
+        for e in graph.plan.back_edges:
+            src = graph.nodes[e.src]
+            if isinstance(src, Affine) and e.src_port is None:
+                feedback[e.key] = jnp.broadcast_to(src.bias, feedback[e.key].shape)
+        nodes = {
+            k: fill(graph.nodes[k], v) if isinstance(graph.nodes[k], Graph) else v
+            for k, v in state["nodes"].items()
+        }
+        return {"nodes": nodes, "feedback": feedback}
+
+    return fill(model, model.init_state())
 
 
 def to_snntorch(model: Graph) -> nir.NIRGraph:

@@ -64,6 +64,13 @@ def test_snntorch_to_nirjax(kind, cases, snntorch):
     assert np.array_equal(ref, ours)
 
 
+def test_snntorch_recurrent_bias_with_explicit_initial_state(cases, snntorch):
+    """snnTorch applies the recurrent bias at t = 0, where NIR's back edge carries zeros;
+    `nirjax.interop.snntorch_initial_state` reproduces that explicitly."""
+    ref, ours = cases.snntorch_to_nirjax("RLeaky+bias", STEPS, BATCH, seed=0)
+    assert np.array_equal(ref, ours)
+
+
 def test_snntorch_rsynaptic_is_not_expressible(cases, snntorch):
     """snnTorch 1.0.0's RSynaptic(reset_delay=False) fails in its own forward pass (so it cannot
     be traced for export), and with reset_delay=True its zero reset also zeroes the next step's
