@@ -233,14 +233,10 @@ def case_nirjax(case, x, w, b):
 
     graph = _nirjax_graph(x.shape[-1], w, b, case.get("execution"))
     xs = jnp.asarray(x)
-    if case.get("api") == "simulate":
-        import nirjax
-
-        def forward(model, xs):
-            return nirjax.simulate(model, xs)
-    else:
-        def forward(model, xs):
-            return jax.vmap(model)(xs)
+    # nirjax.simulate (batch chunks, sharding, progress bar) runs on the host around a jitted
+    # core, so it is not what is timed here: jax.vmap(graph) is the same computation.
+    def forward(model, xs):
+        return jax.vmap(model)(xs)
 
     if case["mode"] == "fwd":
         fn = eqx.filter_jit(forward)
@@ -650,8 +646,6 @@ def main(argv=None) -> int:
                     "(fp32 accumulation) and nirjax with with_execution(matmul_dtype='bfloat16')")
     ap.add_argument("--execution", type=json.loads, default=None,
                     help="JSON dict of Graph.with_execution options for the nirjax cases")
-    ap.add_argument("--api", choices=("vmap", "simulate"), default="vmap",
-                    help="nirjax entry point: jax.vmap(graph) (default) or nirjax.simulate")
     ap.add_argument("--checkpoint", type=int, nargs="*", default=None, metavar="K",
                     help="also time nirjax forward+backward with with_execution(checkpoint=K) "
                     "at N = 2048 (CPU) / the largest N (GPU) (default K: 25 50 100)")
@@ -710,7 +704,7 @@ def main(argv=None) -> int:
                     base = {"impl": impl, "n": n, "mode": mode, "device": device, "runs": runs,
                             "precision": prec}
                     if impl == "nirjax":
-                        base.update(execution=args.execution, api=args.api)
+                        base.update(execution=args.execution)
                     cases.append({**base, "label": impl + suffix})
         if args.bf16:  # bf16 operands, fp32 accumulation: independent of --precision
             for mode in args.modes:
@@ -721,20 +715,20 @@ def main(argv=None) -> int:
                     ex = {**(args.execution or {}), "matmul_dtype": "bfloat16"}
                     cases.append({"impl": "nirjax", "n": n, "mode": mode, "device": device,
                                   "runs": runs, "precision": None, "execution": ex,
-                                  "api": args.api, "label": "nirjax bf16"})
+                                  "label": "nirjax bf16"})
     ckpt_cases = []
     if args.checkpoint is not None:
         n_ck = max(sizes) if args.gpu else 2048
         for k in args.checkpoint or [25, 50, 100]:
             ckpt_cases.append({"impl": "nirjax", "n": n_ck, "mode": "fwdbwd", "device": device,
-                               "runs": 5, "precision": None, "api": args.api,
+                               "runs": 5, "precision": None,
                                "execution": {**(args.execution or {}), "checkpoint": k},
                                "label": f"nirjax checkpoint={k}"})
         if not any(c["impl"] == "nirjax" and c["n"] == n_ck and c["mode"] == "fwdbwd"
                    and not c.get("execution") and c.get("precision") is None for c in cases):
             ckpt_cases.insert(0, {"impl": "nirjax", "n": n_ck, "mode": "fwdbwd",
                                   "device": device, "runs": 5, "precision": None,
-                                  "api": args.api, "execution": args.execution,
+                                  "execution": args.execution,
                                   "label": "nirjax"})
 
     machine = _machine()
