@@ -184,7 +184,7 @@ class FidelityReport:
             import matplotlib
         except ImportError as e:
             raise ImportError(
-                "FidelityReport.plot needs matplotlib: pip install 'nirjax[plot]'."
+                "FidelityReport.plot needs matplotlib: pip install matplotlib."
             ) from e
 
         matplotlib.use("Agg")

@@ -78,7 +78,7 @@ def run(args: argparse.Namespace) -> int:
         try:
             import matplotlib  # noqa: F401
         except ImportError:
-            raise UsageError("--plot needs matplotlib: pip install 'nirjax[plot]'.") from None
+            raise UsageError("--plot needs matplotlib: pip install matplotlib.") from None
     graph = from_nir(args.file, dt=args.dt)
     x = _load_input(args.input, args.columns)
     shape = tuple(np.atleast_1d(graph.input_shapes()))
