@@ -26,7 +26,6 @@ import json
 import os
 import platform
 import statistics
-import tempfile
 import time
 
 import equinox as eqx
@@ -157,11 +156,8 @@ def convergence(seconds=0.2, dts=(1e-4, 1e-5, 1e-6)):
 
 
 def write_json(path, data):
-    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=os.path.dirname(os.path.abspath(path)), suffix=".json")
-    with os.fdopen(fd, "w") as f:
+    with nirjax.atomic_path(path, ".json") as tmp, open(tmp, "w") as f:
         json.dump(data, f, indent=2)
-    os.replace(tmp, path)
 
 
 def main():

@@ -430,11 +430,10 @@ def main(argv=None) -> int:
             print(f"{r['direction']:38s} {r['neuron']:14s} {pct:27.3f}%{extra}")
     result = {"versions": versions, "steps": args.steps, "batch": args.batch,
               "seeds": args.seeds, "li_atol": LI_ATOL, "rows": rows}
-    folder = os.path.dirname(os.path.abspath(args.out))
-    fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".json", dir=folder)
-    with os.fdopen(fd, "w") as f:
+    from nirjax import atomic_path
+
+    with atomic_path(args.out, ".json") as tmp, open(tmp, "w") as f:
         json.dump(result, f, indent=2)
-    os.replace(tmp, args.out)
     print(f"wrote {args.out}")
     return 0
 

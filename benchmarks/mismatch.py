@@ -191,10 +191,8 @@ def main(argv=None) -> int:
     text = json.dumps(results, indent=2)
     print(text)
     if args.json:
-        tmp = args.json + ".tmp"
-        with open(tmp, "w") as f:
+        with nirjax.atomic_path(args.json, ".json") as tmp, open(tmp, "w") as f:
             f.write(text)
-        os.replace(tmp, args.json)
     return 0
 
 
