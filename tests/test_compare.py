@@ -9,7 +9,7 @@ import jax.numpy as jnp
 import nir
 import numpy as np
 import pytest
-from helpers import CONFORMANCE
+from helpers import CONFORMANCE, paper_lif_graph
 
 import nirjax
 from nirjax._cli import main
@@ -18,18 +18,6 @@ from nirjax._compare import compare, match_spikes
 DT = 1e-4
 
 
-def paper_lif() -> nir.NIRGraph:
-    """The NIR paper's single LIF (lif_norse.nir's nodes and parameters)."""
-    return nir.NIRGraph(
-        nodes={
-            "input": nir.Input(input_type=np.array([1])),
-            "0": nir.Affine(weight=np.array([[1.0]]), bias=np.array([0.0])),
-            "1": nir.LIF(tau=np.array([0.0025]), r=np.array([1.0]), v_leak=np.array([0.0]),
-                         v_threshold=np.array([0.1]), v_reset=np.array([0.0])),
-            "output": nir.Output(output_type=np.array([1])),
-        },
-        edges=[("input", "0"), ("0", "1"), ("1", "output")],
-    )
 
 
 @pytest.fixture(scope="module")
@@ -43,7 +31,7 @@ def paper():
         data = None
         xs = np.zeros((1000, 1))
         xs[np.random.default_rng(1).choice(np.arange(50, 900), 34, replace=False), 0] = 1.0
-    graph = nirjax.from_nir(paper_lif(), dt=DT)
+    graph = nirjax.from_nir(paper_lif_graph(), dt=DT)
     return graph, xs.astype(np.float32), data
 
 
@@ -68,7 +56,7 @@ def _recording(path, spikes_grid, v_grid):
 
 def test_compare_paper_lif(paper, tmp_path):
     graph, xs, data = paper
-    euler = nirjax.from_nir(paper_lif(), dt=DT).run(jnp.asarray(xs), record=("1",)).record["1"]
+    euler = nirjax.from_nir(paper_lif_graph(), dt=DT).run(jnp.asarray(xs), record=("1",)).record["1"]
     rec = _recording(tmp_path / "euler.nir-data", np.asarray(euler["output"]),
                      np.asarray(euler["v"]))
     report = compare(graph, xs, dt=DT, recording=rec)
@@ -106,7 +94,7 @@ def test_compare_command(paper, tmp_path, capsys):
     nir_path = os.path.join(CONFORMANCE, "lif", "lif_norse.nir")
     if not os.path.exists(nir_path):
         nir_path = str(tmp_path / "lif.nir")
-        nir.write(nir_path, paper_lif())
+        nir.write(nir_path, paper_lif_graph())
     inp = tmp_path / "input.csv"
     np.savetxt(inp, np.concatenate([xs, np.zeros_like(xs)], axis=1), delimiter=",")
     png, js = tmp_path / "out.png", tmp_path / "out.json"
@@ -132,7 +120,7 @@ def test_public_names():
 
 def test_compare_command_errors(tmp_path, capsys):
     nir_path = str(tmp_path / "lif.nir")
-    nir.write(nir_path, paper_lif())
+    nir.write(nir_path, paper_lif_graph())
     assert main(["compare", nir_path, "--input", str(tmp_path / "missing.npy"),
                  "--dt", "1e-4"]) == 2
     assert "no such file" in capsys.readouterr().err
@@ -141,5 +129,5 @@ def test_compare_command_errors(tmp_path, capsys):
     assert main(["compare", nir_path, "--input", str(bad), "--dt", "1e-4"]) == 2
     assert "does not fit" in capsys.readouterr().err
     with pytest.raises(ValueError, match="time_shift"):
-        compare(nirjax.from_nir(paper_lif(), dt=DT), np.zeros((10, 1), np.float32),
+        compare(nirjax.from_nir(paper_lif_graph(), dt=DT), np.zeros((10, 1), np.float32),
                 time_shift=DT)

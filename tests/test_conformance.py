@@ -3,10 +3,9 @@
 import equinox as eqx
 import jax
 import jax.numpy as jnp
-import nir
 import numpy as np
 import pytest
-from helpers import conformance, spikes
+from helpers import conformance, paper_lif_graph, spikes
 
 import nirjax
 
@@ -15,19 +14,6 @@ LIF_INPUT_STEPS = [
     60, 220, 270, 310, 320, 350, 370, 400, 410, 430, 440, 450, 460, 470, 480, 490, 500, 510, 520,
     530, 670, 680, 690, 700, 710, 720, 730, 740, 750, 760, 770, 780, 840, 850,
 ]
-
-
-def paper_lif_graph() -> nir.NIRGraph:
-    return nir.NIRGraph(
-        nodes={
-            "input": nir.Input(np.array([1])),
-            "0": nir.Affine(weight=np.array([[1.0]]), bias=np.array([0.0])),
-            "1": nir.LIF(tau=np.array([0.0025]), r=np.array([1.0]), v_leak=np.array([0.0]),
-                         v_threshold=np.array([0.1]), v_reset=np.array([0.0])),
-            "output": nir.Output(np.array([1])),
-        },
-        edges=[("input", "0"), ("0", "1"), ("1", "output")],
-    )
 
 
 def test_paper_single_lif_spikes_at_reference_steps():

@@ -88,6 +88,16 @@ def _get(graph: nirjax.Graph, path: str):
     return node
 
 
+def _node_or_error(graph: nirjax.Graph, path: str, what: str):
+    """The node at `path`, or a ValueError "<what> (nodes: [...])"."""
+    try:
+        return _get(graph, path)
+    except (KeyError, AttributeError):
+        raise ValueError(
+            f"{what} (nodes: {sorted(p for p, *_ in _walk(graph))})."
+        ) from None
+
+
 def _parent(graph: nirjax.Graph, path: str) -> tuple[nirjax.Graph, str]:
     head, _, leaf = path.rpartition("/")
     return (_get(graph, head) if head else graph), leaf
@@ -191,13 +201,9 @@ def _parse_spec(graph: nirjax.Graph, spec: str) -> list[tuple[str, str]]:
             f"params: {spec!r} is not a parameter. Use a field name {list(FIELDS)} (all nodes "
             "that have it) or 'node.field' (one node; 'sub/node.field' inside a subgraph)."
         )
-    try:
-        target = _get(graph, node)
-    except (KeyError, AttributeError):
-        raise ValueError(
-            f"params: {spec!r} names node {node!r}, which is not in the graph "
-            f"(nodes: {sorted(p for p, *_ in _walk(graph))})."
-        ) from None
+    target = _node_or_error(
+        graph, node, f"params: {spec!r} names node {node!r}, which is not in the graph"
+    )
     if not _has_field(target, field):
         raise ValueError(
             f"params: node {node!r} ({type(target).__name__}) has no parameter {field!r}."
@@ -630,13 +636,7 @@ def fit_mismatch(
     if not recordings:
         raise ValueError("recordings: nothing recorded; pass {node: {'v': ..., 'output': ...}}.")
     for name, obs in recordings.items():
-        try:
-            node = _get(graph, name)
-        except (KeyError, AttributeError):
-            raise ValueError(
-                f"recordings: no node {name!r} in the graph (nodes: "
-                f"{sorted(p for p, *_ in _walk(graph))})."
-            ) from None
+        node = _node_or_error(graph, name, f"recordings: no node {name!r} in the graph")
         shape = _out_shape(graph, name)
         unknown = set(obs) - {"output", *TRACE_OBSERVABLES}
         if unknown:

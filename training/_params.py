@@ -152,6 +152,19 @@ def init_params(graph: nirjax.Graph, trainable: Sequence[tuple[str, str]]) -> di
     return params
 
 
+def _field_getter(path: str, field: str):
+    """`g -> g.nodes[a].nodes[b].<field>` for the path "a/b", as `eqx.tree_at` wants."""
+    parts = path.split("/")
+
+    def where(g):
+        node = g
+        for p in parts:
+            node = node.nodes[p]
+        return getattr(node, field)
+
+    return where
+
+
 def apply_params(graph: nirjax.Graph, params: Mapping[str, jax.Array]) -> nirjax.Graph:
     """The graph with the chosen parameters set to their constrained values."""
     # Thresholds depend on v_reset, which may itself train: set everything else first.
@@ -159,13 +172,7 @@ def apply_params(graph: nirjax.Graph, params: Mapping[str, jax.Array]) -> nirjax
     for k in ordered:
         path, field = k.rsplit(":", 1)
         u = params[k]
-        parts = path.split("/")
-
-        def where(g, parts=parts, field=field):
-            node = g
-            for p in parts:
-                node = node.nodes[p]
-            return getattr(node, field)
+        where = _field_getter(path, field)
 
         module = _get_node(graph, path)
         if field in _LOG:
@@ -184,13 +191,7 @@ def filter_spec(graph: nirjax.Graph, trainable: Sequence[tuple[str, str]]):
     reparametrization."""
     spec = jax.tree.map(lambda _: False, graph)
     for path, field in trainable:
-        parts = path.split("/")
-
-        def where(g, parts=parts, field=field):
-            node = g
-            for p in parts:
-                node = node.nodes[p]
-            return getattr(node, field)
+        where = _field_getter(path, field)
 
         spec = eqx.tree_at(where, spec, True)
     return spec
