@@ -6,8 +6,14 @@
 """
 
 from ._atomic import atomic_path as atomic_path
-from ._execution import Execution as Execution
-from ._export import load as load, to_nir as to_nir, write as write
+from ._cli import UsageError as UsageError
+from ._execution import Execution as Execution, scan as scan
+from ._export import (
+    load as load,
+    recorded_options as recorded_options,
+    to_nir as to_nir,
+    write as write,
+)
 from ._graph import Graph as Graph, RunResult as RunResult
 from ._import import from_nir as from_nir, read as read
 from ._options import Options as Options
