@@ -7,6 +7,12 @@
 
 from ._atomic import atomic_path as atomic_path
 from ._cli import UsageError as UsageError
+from ._discretization import (
+    Discretization as Discretization,
+    Euler as Euler,
+    Exact as Exact,
+    register_discretization as register_discretization,
+)
 from ._execution import Execution as Execution, scan as scan
 from ._export import (
     load as load,
@@ -17,6 +23,7 @@ from ._export import (
 from ._graph import Graph as Graph, RunResult as RunResult
 from ._import import from_nir as from_nir, read as read
 from ._options import Options as Options
+from ._plan import Edge as Edge, FlatPlan as FlatPlan, Plan as Plan, compile_plan as compile_plan
 from ._registry import (
     ImportContext as ImportContext,
     module_to_nir as module_to_nir,
@@ -43,11 +50,13 @@ from .primitives import (
     I as I,
     Input as Input,
     Linear as Linear,
+    Neuron as Neuron,
     Output as Output,
     Primitive as Primitive,
     Scale as Scale,
     SumPool2d as SumPool2d,
     Threshold as Threshold,
+    register_neuron as register_neuron,
 )
 
 __version__ = "0.1.0"

@@ -30,7 +30,7 @@ import jax
 import numpy as np
 
 from ._atomic import atomic_path
-from ._continuous import ContinuousResult, build_net, simulate_continuous, with_discretization
+from ._continuous import ContinuousResult, build_net, simulate_continuous
 from ._graph import Graph
 
 DISCRETE = ("euler", "exact")
@@ -387,7 +387,7 @@ def compare(
     T = ref.record[net.neurons[0]]["v"].shape[0] if net.neurons else 0
     runs: dict = {}
     for m in methods:
-        g = with_discretization(graph, m)
+        g = graph.with_options(discretization=m)
         result = _run_discrete(g, inputs, net.neurons)
         rec = jax.tree.map(np.asarray, result.record)
         runs[m] = {}

@@ -61,7 +61,7 @@ step k plus the impulses (in spikes) it received during step k.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from typing import Any, NamedTuple
 
 import diffrax
@@ -72,91 +72,22 @@ import jax.numpy as jnp
 import numpy as np
 import optimistix as optx
 
-from ._graph import Graph, kahn_order
-from .primitives._conv import Conv1d, Conv2d
+from ._graph import Graph
+from ._plan import kahn_order
 from .primitives._delay import Delay
-from .primitives._flatten import Flatten
-from .primitives._io import Input, Output
-from .primitives._linear import Affine, Linear, Scale
-from .primitives._neuron import IF, LI, LIF, CubaLI, CubaLIF, I
-from .primitives._pooling import AvgPool2d, SumPool2d
+from .primitives._neuron import Neuron
 
 INPUT_KINDS = ("spikes", "current")
 _EMPTY = np.iinfo(np.int32).max
 _LOOP_KIND = "checkpointed"
 
 
-# --------------------------------------------------------------------------------- dynamics
-class NeuronDynamics(NamedTuple):
-    """The continuous-time behaviour of one neuron type.
-
-    - `vector_field(module, state, u) -> dstate/dt` for an input current `u`.
-    - `jump(module, state, a) -> state` for a Dirac impulse of area `a` at the input.
-    - `spiking`: whether the neuron has a threshold (and emits impulses); otherwise its output
-      is its voltage `state["v"]`.
-    """
-
-    vector_field: Callable[[Any, dict, Any], dict]
-    jump: Callable[[Any, dict, Any], dict]
-    spiking: bool
-
-
-def _integrator_field(m, s, u):
-    return {"v": jnp.broadcast_to(m.r * u, s["v"].shape)}
-
-
-def _integrator_jump(m, s, a):
-    return {"v": s["v"] + m.r * a}
-
-
-def _leaky_field(m, s, u):
-    return {"v": (m.v_leak - s["v"] + m.r * u) / m.tau}
-
-
-def _leaky_jump(m, s, a):
-    return {"v": s["v"] + m.r * a / m.tau}
-
-
-def _cuba_field(m, s, u):
-    return {
-        "I": (m.w_in * u - s["I"]) / m.tau_syn,
-        "v": (m.v_leak - s["v"] + m.r * s["I"]) / m.tau_mem,
-    }
-
-
-def _cuba_jump(m, s, a):
-    return {"I": s["I"] + m.w_in * a / m.tau_syn, "v": s["v"]}
-
-
-DYNAMICS: dict[type, NeuronDynamics] = {
-    I: NeuronDynamics(_integrator_field, _integrator_jump, False),
-    IF: NeuronDynamics(_integrator_field, _integrator_jump, True),
-    LI: NeuronDynamics(_leaky_field, _leaky_jump, False),
-    LIF: NeuronDynamics(_leaky_field, _leaky_jump, True),
-    CubaLI: NeuronDynamics(_cuba_field, _cuba_jump, False),
-    CubaLIF: NeuronDynamics(_cuba_field, _cuba_jump, True),
-}
-"""Neuron types `simulate_continuous` can integrate. A spiking type needs the fields
-`v_threshold`, `v_reset` and `options`; add your own with `register_dynamics`."""
-
-# Stateless nodes that are affine maps of their input at every instant.
-LINEAR_TYPES: tuple[type, ...] = (
-    Affine, Linear, Scale, Flatten, Conv1d, Conv2d, SumPool2d, AvgPool2d, Input, Output,
-)
-
-
-def register_dynamics(cls: type, dynamics: NeuronDynamics) -> None:
-    """Teach `simulate_continuous` a neuron type (see `NeuronDynamics`)."""
-    if not isinstance(dynamics, NeuronDynamics):
-        raise TypeError(f"register_dynamics: expected a NeuronDynamics, got {dynamics!r}.")
-    DYNAMICS[cls] = dynamics
-
-
 # --------------------------------------------------------------------------------- the net
 @dataclasses.dataclass(frozen=True)
 class _Net:
-    """The graph flattened (subgraphs inlined, names "sub/node") and split into sources
-    (Inputs, neurons, Delays), stateless linear nodes in topological order, and sinks."""
+    """The graph's flat plan (subgraphs inlined, names "sub/node") split by what each node is
+    (read from the node's own definition): sources (Inputs, neurons, Delays), stateless linear
+    maps in the order a signal propagates through them within an instant, and sinks."""
 
     inputs: tuple[str, ...]
     outputs: tuple[str, ...]
@@ -176,65 +107,32 @@ class _Net:
         return dict(self.shapes_items)
 
 
-def _module(graph: Graph, name: str):
-    node: Any = graph
-    for part in name.split("/"):
-        node = node.nodes[part]
-    return node
-
-
-def _flatten(graph: Graph, prefix: str, edges: list, shapes: dict, kinds: dict) -> None:
-    in_shapes = dict(graph.plan.in_shapes)
-
-    def endpoint(name, port, role):
-        node = graph.nodes[name]
-        if isinstance(node, Graph):
-            ports = node.outputs if role == "src" else node.inputs
-            return f"{prefix}{name}/{port if port is not None else ports[0]}"
-        return f"{prefix}{name}"
-
-    for name, node in graph.nodes.items():
-        full = f"{prefix}{name}"
-        if isinstance(node, Graph):
-            _flatten(node, full + "/", edges, shapes, kinds)
-            continue
-        shapes[full] = tuple(node.shape) if isinstance(node, Input) else in_shapes[name]
-        kinds[full] = type(node)
-    for e in graph.plan.edges:
-        edges.append((endpoint(e.src, e.src_port, "src"), endpoint(e.dst, e.dst_port, "dst")))
-
-
 def build_net(graph: Graph, input_kind: str) -> _Net:
-    """Flatten and classify the graph; every unsupported node is an error naming it."""
-    edges: list = []
-    shapes: dict = {}
-    kinds: dict = {}
-    _flatten(graph, "", edges, shapes, kinds)
+    """Classify the flat plan's nodes; every node the solver cannot integrate is an error."""
+    flat = graph.plan.flat
     inputs, outputs = tuple(graph.inputs), tuple(graph.outputs)
     neurons, spiking, delays, stateless = [], [], [], []
-    for name, cls in kinds.items():
+    for name in flat.nodes:
+        node = graph.node(name)
         if name in inputs or name in outputs:
             continue
-        if cls in DYNAMICS:
+        if isinstance(node, Neuron):
             neurons.append(name)
-            if DYNAMICS[cls].spiking:
+            if node.spiking:
                 spiking.append(name)
-        elif cls is Delay:
+        elif isinstance(node, Delay):
             delays.append(name)
-        elif cls in LINEAR_TYPES:
+        elif not node.stateful and node.linear:
             stateless.append(name)
         else:
             raise NotImplementedError(
-                f"node {name!r} ({cls.__name__}): method 'diffrax' integrates the neurons "
-                f"{sorted(c.__name__ for c in DYNAMICS)}, Delay, and the linear maps "
-                f"{sorted({c.__name__ for c in LINEAR_TYPES} - {'Input', 'Output'})}. Run this "
-                "graph with the discrete methods (graph.run), or register its continuous "
-                "dynamics with nirjax._continuous.register_dynamics."
+                f"node {name!r} ({type(node).__name__}): method 'diffrax' integrates neurons "
+                "(nirjax.Neuron), Delay, and stateless nodes whose output is affine in their "
+                "input (`linear = True`). Run this graph with the discrete methods (graph.run), "
+                "or define the node as a nirjax.Neuron."
             )
-    incoming: dict[str, list[str]] = {n: [] for n in kinds}
-    for src, dst in edges:
-        incoming[dst].append(src)
-    # Topological order of the stateless nodes; sources (Inputs, neurons, Delays) cut cycles.
+    incoming = flat.incoming()
+    # Propagation order of the stateless nodes; sources (Inputs, neurons, Delays) cut cycles.
     sources = set(inputs) | set(neurons) | set(delays)
     deps = {n: {s for s in incoming[n] if s not in sources} for n in stateless}
     users: dict[str, list[str]] = {n: [] for n in stateless}
@@ -249,7 +147,7 @@ def build_net(graph: Graph, input_kind: str) -> _Net:
             "no continuous-time meaning. Put a stateful node in the cycle."
         )
     # Continuous signals cannot pass a Delay (that would be a delay differential equation).
-    continuous = {n for n in neurons if not DYNAMICS[kinds[n]].spiking}
+    continuous = {n for n in neurons if n not in spiking}
     if input_kind == "current":
         continuous |= set(inputs)
     for d in delays:
@@ -276,7 +174,7 @@ def build_net(graph: Graph, input_kind: str) -> _Net:
         delays=tuple(sorted(delays)),
         order=tuple(order),
         incoming_items=tuple(sorted((k, tuple(v)) for k, v in incoming.items())),
-        shapes_items=tuple(sorted((k, tuple(int(d) for d in v)) for k, v in shapes.items())),
+        shapes_items=flat.in_shapes_items,
     )
 
 
@@ -403,7 +301,7 @@ def simulate_continuous(
     net = build_net(graph, input_kind)
     # Only the modules go through jit (not the graph, whose metadata is compared by identity), so
     # graphs with the same structure share one compilation.
-    mods = {n: _module(graph, n) for n in net.order + net.neurons + net.delays}
+    mods = {n: graph.node(n) for n in net.order + net.neurons + net.delays}
     return _simulate(
         mods, xs, net=net, dtype=jnp.dtype(graph.dtype).name, input_kind=input_kind, dt=dt, T=T,
         rtol=float(rtol), atol=float(atol), keep=min(keep, T * S), S=S, E=max_events_per_step,
@@ -416,13 +314,13 @@ def simulate_continuous(
 def _simulate(mods, xs, *, net, dtype, input_kind, dt, T, rtol, atol, keep, S, E, Q, solver):
     dtype = jnp.dtype(dtype)
     shapes = net.shapes
-    dyn = {n: DYNAMICS[type(mods[n])] for n in net.neurons}
     area = {n: (mods[n].options.dt if mods[n].options.input_mode == "current" else 1.0)
             for n in net.neurons}
     y0 = {n: mods[n].init_state(shapes[n], dtype) for n in net.neurons}
     zeros_src = {n: jnp.zeros(shapes[n], dtype) for n in net.inputs}
     for n in net.neurons:
-        zeros_src[n] = jnp.zeros_like(y0[n]["v"])
+        out = mods[n].threshold(y0[n]) if n in net.spiking else y0[n][mods[n].output_var]
+        zeros_src[n] = jnp.zeros_like(out)
     out_shapes = {}
     probe = _propagate(mods, net, zeros_src | {
         d: jnp.zeros(np.broadcast_shapes(mods[d].delay.shape, shapes[d]), dtype)
@@ -448,17 +346,17 @@ def _simulate(mods, xs, *, net, dtype, input_kind, dt, T, rtol, atol, keep, S, E
         if input_kind == "current":
             src.update(u)
         for n in net.neurons:
-            if not dyn[n].spiking:
-                src[n] = y[n]["v"]
+            if n not in net.spiking:
+                src[n] = y[n][mods[n].output_var]
         return src
 
     def vector_field(t, y, args):
         mods_, u = args
         sinks = _propagate(mods_, net, continuous_sources(y, u))
-        return {n: dyn[n].vector_field(mods_[n], y[n], sinks[n]) for n in net.neurons}
+        return {n: mods_[n].vector_field(y[n], sinks[n]) for n in net.neurons}
 
     def gaps(y):
-        return {n: y[n]["v"] - mods[n].v_threshold for n in net.spiking}
+        return {n: mods[n].threshold(y[n]) for n in net.spiking}
 
     def max_gap(y):
         return jnp.max(jnp.stack([jnp.max(g) for g in gaps(y).values()]))
@@ -467,9 +365,10 @@ def _simulate(mods, xs, *, net, dtype, input_kind, dt, T, rtol, atol, keep, S, E
     # condition is scaled so that float32 rounding of v (~1e-7 v_threshold) stays far below it,
     # while the time tolerance (1e-5 dt) decides. The zero crossing is unchanged.
     scale = jnp.ones((), dtype)
-    for n in net.spiking:
-        m = mods[n]
-        scale = jnp.maximum(scale, jnp.max(jnp.abs(m.v_threshold) + jnp.abs(m.v_reset)))
+    for n in net.spiking:  # the size of the threshold gap from rest and from a reset
+        gap0 = mods[n].threshold(y0[n])
+        gap1 = mods[n].threshold(mods[n].reset(y0[n], jnp.ones_like(gap0)))
+        scale = jnp.maximum(scale, jnp.max(jnp.abs(gap0) + jnp.abs(gap1 - gap0)))
     scale = jax.lax.stop_gradient(scale) * 1e4 / dt
 
     def cond_fn(t, y, args, **kwargs):
@@ -486,7 +385,7 @@ def _simulate(mods, xs, *, net, dtype, input_kind, dt, T, rtol, atol, keep, S, E
         _, d = jax.jvp(lambda src: _propagate(mods, net, src), (zeros_src,), (tangents,))
         y = dict(y)
         for n in net.neurons:
-            y[n] = dyn[n].jump(mods[n], y[n], area[n] * d[n])
+            y[n] = mods[n].jump(y[n], area[n] * d[n])
         pend = dict(pend)
         overflow = jnp.array(False)
         for n in net.delays:
@@ -505,9 +404,10 @@ def _simulate(mods, xs, *, net, dtype, input_kind, dt, T, rtol, atol, keep, S, E
             u = {}
         else:
             u, over0 = x_k, jnp.array(False)
-        slots = {n: jnp.full(y[n]["v"].shape + (S,), jnp.inf, dtype) for n in net.spiking}
-        counts = {n: jnp.zeros(y[n]["v"].shape, jnp.int32) for n in net.spiking}
-        forced = {n: jnp.zeros(y[n]["v"].shape, bool) for n in net.spiking}
+        shape = {n: gaps(y)[n].shape for n in net.spiking}
+        slots = {n: jnp.full(shape[n] + (S,), jnp.inf, dtype) for n in net.spiking}
+        counts = {n: jnp.zeros(shape[n], jnp.int32) for n in net.spiking}
+        forced = {n: jnp.zeros(shape[n], bool) for n in net.spiking}
 
         def due(pend, s):
             return {d: (p[0] == k) & (p[1] <= s) for d, p in pend.items()}
@@ -546,13 +446,8 @@ def _simulate(mods, xs, *, net, dtype, input_kind, dt, T, rtol, atol, keep, S, E
                 slots_[n] = jnp.where(hit, t_abs, slots_[n])
                 overflow = overflow | jnp.any(fire[n] & (counts_[n] >= S))
                 counts_[n] = counts_[n] + fire[n].astype(jnp.int32)
-                m = mods[n]
-                v = y[n]["v"]
-                if m.options.reset == "value":
-                    v = jnp.where(fire[n], m.v_reset, v)
-                else:
-                    v = v - jnp.where(fire[n], m.v_threshold - m.v_reset, 0)
-                y[n] = {**y[n], "v": v}
+                reset = mods[n].reset(y[n], fire[n].astype(dtype))
+                y[n] = {k: jnp.where(fire[n], reset[k], y[n][k]) for k in y[n]}
             if net.spiking:
                 spikes_now = {n: fire[n].astype(dtype) for n in net.spiking}
                 y, pend, out_acc, over = apply_jump(y, pend, out_acc, spikes_now, k, s)
@@ -642,7 +537,7 @@ def _simulate(mods, xs, *, net, dtype, input_kind, dt, T, rtol, atol, keep, S, E
             spikes[n] = counts.astype(dtype)
             rec["output"] = spikes[n]
         else:
-            rec["output"] = rec["v"]
+            rec["output"] = rec[mods[n].output_var]
         record[n] = rec
     outputs = per["outputs"]
     output = outputs[net.outputs[0]] if len(net.outputs) == 1 else dict(outputs)
@@ -677,31 +572,17 @@ METHODS = ("euler", "exact", "diffrax")
 
 def run_method(graph: Graph, xs: Any, *, method: str = "diffrax", **kwargs) -> Any:
     """Run `graph` on `xs` with a method: `"euler"` or `"exact"` (the discrete executor, the
-    graph rebuilt with that discretization; returns a `nirjax.RunResult` recording every
-    neuron) or `"diffrax"` (`simulate_continuous(graph, xs, **kwargs)`)."""
+    graph with that discretization; returns a `nirjax.RunResult` recording every neuron) or
+    `"diffrax"` (`simulate_continuous(graph, xs, **kwargs)`)."""
     if method == "diffrax":
         return simulate_continuous(graph, xs, **kwargs)
     if method not in METHODS:
         raise ValueError(f"method: expected one of {list(METHODS)}, got {method!r}.")
     if kwargs:
         raise TypeError(f"method {method!r} takes no options, got {sorted(kwargs)}.")
-    rebuilt = with_discretization(graph, method)
-    net = build_net(rebuilt, "spikes")
-    return rebuilt.run(xs, record=net.neurons)
+    rebuilt = graph.with_options(discretization=method)
+    neurons = [p for p, n in rebuilt.walk() if isinstance(n, Neuron)]
+    return rebuilt.run(xs, record=neurons)
 
 
-def with_discretization(graph: Graph, discretization: str) -> Graph:
-    """The same graph (parameters, options) stepped with another discretization."""
-    from ._export import to_nir
-    from ._import import from_nir
-
-    if graph.options.discretization == discretization:
-        return graph
-    return from_nir(to_nir(graph), discretization=discretization, dtype=graph.dtype)
-
-
-__all__ = [
-    "ContinuousResult", "DYNAMICS", "NeuronDynamics", "register_dynamics", "run_method",
-    "simulate_continuous",
-]
-
+__all__ = ["ContinuousResult", "run_method", "simulate_continuous"]

@@ -18,68 +18,23 @@ from typing import Any
 
 import jax.numpy as jnp
 import nir
-import numpy as np
 
 from ._atomic import atomic_path
 from ._graph import Graph
-from ._import import METADATA_PREFIX, _decode, from_nir, read
-from ._options import Options
+from ._import import from_nir, read
+from ._options import METADATA_PREFIX, Options, decode
 from ._registry import module_to_nir
-from .primitives._delay import Delay
-from .primitives._threshold import Threshold
 
 DTYPE_KEY = METADATA_PREFIX + "dtype"
-
-
-def options_metadata(options: Options, base: Options | None = None) -> dict[str, Any]:
-    """The options as flat NIR metadata entries; with `base`, only those that differ."""
-    values = {
-        "dt": options.dt,
-        "discretization": options.discretization,
-        "reset": options.reset,
-        "input_mode": options.input_mode,
-        "cuba_order": options.cuba_order,
-        "surrogate": options.surrogate.name,
-        "surrogate_scale": options.surrogate.scale,
-        "detach_reset": options.detach_reset,
-        "delay_rounding": options.delay_rounding,
-    }
-    if base is not None:
-        old = options_metadata(base)
-        surrogate_changed = any(
-            old[METADATA_PREFIX + k] != values[k] for k in ("surrogate", "surrogate_scale")
-        )
-        values = {k: v for k, v in values.items() if old[METADATA_PREFIX + k] != v}
-        if surrogate_changed:
-            # The reader builds Surrogate(name, scale) from both keys: record them together.
-            values["surrogate"] = options.surrogate.name
-            values["surrogate_scale"] = options.surrogate.scale
-    return {METADATA_PREFIX + k: v for k, v in values.items()}
-
-
-def _module_options(module, graph_options: Options) -> Options | None:
-    """The options a module was built with, as far as they change what it computes (None for a
-    module that no option affects)."""
-    options = getattr(module, "options", None)
-    if isinstance(options, Options):
-        return options
-    if isinstance(module, Threshold):
-        return graph_options.replace(surrogate=module.surrogate)
-    if isinstance(module, Delay):
-        steps = np.asarray(module.delay, dtype=np.float64) / module.dt
-        whole = np.all(np.abs(steps - np.round(steps)) <= 1e-6 * np.maximum(1.0, np.abs(steps)))
-        rounding = graph_options.delay_rounding or not bool(whole)
-        return graph_options.replace(dt=module.dt, delay_rounding=rounding)
-    return None
 
 
 def _node_to_nir(module, graph_options: Options):
     if isinstance(module, Graph):
         return to_nir(module, _parent=graph_options)
     node = module_to_nir(module)
-    options = _module_options(module, graph_options)
-    if options is not None and options != graph_options:
-        node.metadata = {**(node.metadata or {}), **options_metadata(options, graph_options)}
+    options = module.options_or(graph_options)
+    if options != graph_options:
+        node.metadata = {**(node.metadata or {}), **options.to_metadata(graph_options)}
     return node
 
 
@@ -98,7 +53,7 @@ def to_nir(graph: Graph, *, _parent: Options | None = None) -> nir.NIRGraph:
     metadata = {
         k: v for k, v in dict(graph.metadata.value).items() if not k.startswith(METADATA_PREFIX)
     }
-    metadata.update(options_metadata(graph.options, _parent))
+    metadata.update(graph.options.to_metadata(_parent))
     if _parent is None and jnp.dtype(graph.dtype) != jnp.float32:
         metadata[DTYPE_KEY] = jnp.dtype(graph.dtype).name
     return nir.NIRGraph(nodes=nodes, edges=edges, metadata=metadata, type_check=False)
@@ -123,7 +78,7 @@ def recorded_options(src: nir.NIRGraph | str | os.PathLike) -> dict[str, Any]:
     metadata = getattr(src, "metadata", None) or {}
     found = options_from_metadata(metadata)
     if DTYPE_KEY in metadata:
-        found["dtype"] = str(_decode(metadata[DTYPE_KEY]))
+        found["dtype"] = str(decode(metadata[DTYPE_KEY]))
     return found
 
 

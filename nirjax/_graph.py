@@ -16,9 +16,7 @@ Semantics (see the README, "Graph semantics"):
 
 from __future__ import annotations
 
-import copy
 import dataclasses
-import heapq
 from collections.abc import Mapping, Sequence
 from typing import Any, ClassVar, NamedTuple
 
@@ -28,9 +26,9 @@ import jax.numpy as jnp
 import numpy as np
 
 from ._execution import DEFAULT as DEFAULT_EXECUTION, Execution, scan
-from ._options import Options
+from ._options import Options, check_names
+from ._plan import Plan, compile_plan
 from .primitives._base import Primitive
-from .primitives._io import Input, Output
 
 
 def _content_key(value: Any):
@@ -69,40 +67,6 @@ class Frozen:
         return f"Frozen({self.value!r})"
 
 
-@dataclasses.dataclass(frozen=True)
-class Edge:
-    """A resolved edge: `src[.src_port] -> dst[.dst_port]`; the port names an Input/Output of a
-    nested graph. `key` is the edge's source as written in the NIR graph."""
-
-    src: str
-    src_port: str | None
-    dst: str
-    dst_port: str | None
-    key: str
-    dst_key: str
-    back: bool = False
-
-
-@dataclasses.dataclass(frozen=True)
-class Plan:
-    """The static execution plan: the topological order (back edges removed), the back edges,
-    the strongly connected components in topological order (a component is cyclic if it has
-    more than one node or a self edge), and each node's per-step input and output shape."""
-
-    order: tuple[str, ...]
-    edges: tuple[Edge, ...]
-    components: tuple[tuple[tuple[str, ...], bool], ...]
-    in_shapes: tuple[tuple[str, Any], ...]
-    out_shapes: tuple[tuple[str, Any], ...]
-
-    @property
-    def back_edges(self) -> tuple[Edge, ...]:
-        return tuple(e for e in self.edges if e.back)
-
-    def incoming(self, node: str) -> tuple[Edge, ...]:
-        return tuple(e for e in self.edges if e.dst == node)
-
-
 class RunResult(NamedTuple):
     """What `Graph.run` returns.
 
@@ -115,177 +79,6 @@ class RunResult(NamedTuple):
     output: Any
     state: Any
     record: dict
-
-
-def _sort_key(name: str):
-    return name
-
-
-def _resolve(endpoint: str, nodes: Mapping[str, Primitive], graph_name: str, edge, role: str):
-    if endpoint in nodes:
-        return endpoint, None
-    parts = endpoint.split(".")
-    for i in range(1, len(parts)):
-        head, port = ".".join(parts[:i]), ".".join(parts[i:])
-        sub = nodes.get(head)
-        if isinstance(sub, Graph):
-            ports = sub.inputs if role == "destination" else sub.outputs
-            if port in ports:
-                # A single-port subgraph's value is its one array: the port name is optional.
-                return head, (port if len(ports) > 1 else None)
-    where = f"graph {graph_name!r}" if graph_name else "the graph"
-    raise ValueError(
-        f"{where}: edge {tuple(edge)} names {role} node {endpoint!r}, which does not exist. "
-        f"Nodes are {sorted(nodes)}. Fix the edge or add the node."
-    )
-
-
-def _back_edges(nodes: Mapping[str, Primitive], edges: list[Edge], starts, graph_name):
-    succ: dict[str, list[int]] = {n: [] for n in nodes}
-    for i, e in enumerate(edges):
-        succ[e.src].append(i)
-    for n in succ:
-        succ[n].sort(key=lambda i: (_sort_key(edges[i].dst), i))
-    state = dict.fromkeys(nodes, 0)  # 0 new, 1 on stack, 2 done
-    back = set()
-    for root in starts:
-        if state[root]:
-            continue
-        state[root] = 1
-        stack = [(root, iter(succ[root]))]
-        while stack:
-            node, it = stack[-1]
-            for i in it:
-                dst = edges[i].dst
-                if state[dst] == 1:
-                    back.add(i)
-                elif state[dst] == 0:
-                    state[dst] = 1
-                    stack.append((dst, iter(succ[dst])))
-                    break
-            else:
-                state[node] = 2
-                stack.pop()
-    unreached = sorted(n for n, s in state.items() if s == 0)
-    if unreached:
-        where = f"graph {graph_name!r}" if graph_name else "the graph"
-        raise ValueError(
-            f"{where}: node(s) {unreached} cannot be reached from any Input node "
-            f"{list(starts)}, so nothing drives them. Connect them or remove them."
-        )
-    return back
-
-
-def kahn_order(successors: Mapping[str, Sequence[str]]) -> list[str]:
-    """Topological order of a DAG given as node -> successors, ties broken by name (so the order
-    is deterministic). Nodes on a cycle are left out: compare the length to detect one."""
-    indeg = dict.fromkeys(successors, 0)
-    for targets in successors.values():
-        for m in targets:
-            indeg[m] += 1
-    heap = [n for n, d in indeg.items() if d == 0]
-    heapq.heapify(heap)
-    order = []
-    while heap:
-        n = heapq.heappop(heap)
-        order.append(n)
-        for m in successors[n]:
-            indeg[m] -= 1
-            if indeg[m] == 0:
-                heapq.heappush(heap, m)
-    return order
-
-
-def _topological(nodes, edges: list[Edge]) -> list[str]:
-    succ: dict[str, list[str]] = {n: [] for n in nodes}
-    for e in edges:
-        if not e.back:
-            succ[e.src].append(e.dst)
-    return kahn_order(succ)
-
-
-def _components(order: list[str], edges: list[Edge]):
-    """Strongly connected components (Tarjan), listed in topological order of the condensation,
-    members in `order`."""
-    index: dict[str, int] = {}
-    low: dict[str, int] = {}
-    on_stack: set[str] = set()
-    stack: list[str] = []
-    comp_of: dict[str, int] = {}
-    succ: dict[str, list[str]] = {n: [] for n in order}
-    for e in edges:
-        succ[e.src].append(e.dst)
-    counter = 0
-    ncomp = 0
-    for root in order:
-        if root in index:
-            continue
-        work = [(root, iter(succ[root]))]
-        index[root] = low[root] = counter
-        counter += 1
-        stack.append(root)
-        on_stack.add(root)
-        while work:
-            node, it = work[-1]
-            advanced = False
-            for m in it:
-                if m not in index:
-                    index[m] = low[m] = counter
-                    counter += 1
-                    stack.append(m)
-                    on_stack.add(m)
-                    work.append((m, iter(succ[m])))
-                    advanced = True
-                    break
-                if m in on_stack:
-                    low[node] = min(low[node], index[m])
-            if advanced:
-                continue
-            work.pop()
-            if work:
-                parent = work[-1][0]
-                low[parent] = min(low[parent], low[node])
-            if low[node] == index[node]:
-                while True:
-                    m = stack.pop()
-                    on_stack.discard(m)
-                    comp_of[m] = ncomp
-                    if m == node:
-                        break
-                ncomp += 1
-    pos = {n: i for i, n in enumerate(order)}
-    members: dict[int, list[str]] = {}
-    for n in order:
-        members.setdefault(comp_of[n], []).append(n)
-    # Condensation order: Kahn on component edges, ties broken by the first member's position.
-    cindeg = dict.fromkeys(members, 0)
-    csucc: dict[int, set[int]] = {c: set() for c in members}
-    self_loop = set()
-    for e in edges:
-        a, b = comp_of[e.src], comp_of[e.dst]
-        if a == b:
-            if e.src == e.dst:
-                self_loop.add(a)
-        elif b not in csucc[a]:
-            csucc[a].add(b)
-            cindeg[b] += 1
-    heap = [(pos[members[c][0]], c) for c, d in cindeg.items() if d == 0]
-    heapq.heapify(heap)
-    result = []
-    while heap:
-        _, c = heapq.heappop(heap)
-        result.append((tuple(members[c]), len(members[c]) > 1 or c in self_loop))
-        for d in csucc[c]:
-            cindeg[d] -= 1
-            if cindeg[d] == 0:
-                heapq.heappush(heap, (pos[members[d][0]], d))
-    return tuple(result)
-
-
-def _shape_str(shape) -> str:
-    if isinstance(shape, dict):
-        return "{" + ", ".join(f"{k}: {tuple(v)}" for k, v in shape.items()) + "}"
-    return str(tuple(shape))
 
 
 class Graph(Primitive):
@@ -312,159 +105,110 @@ class Graph(Primitive):
     """
 
     nodes: dict[str, Primitive]
+    edges: tuple[tuple[str, str], ...] = eqx.field(static=True)
     options: Options = eqx.field(static=True)
-    plan: Plan = eqx.field(static=True)
-    inputs: tuple[str, ...] = eqx.field(static=True)
-    outputs: tuple[str, ...] = eqx.field(static=True)
-    metadata: Frozen = eqx.field(static=True)
-    name: str = eqx.field(static=True)
-    dtype: str = eqx.field(static=True)
-    execution: Execution = eqx.field(static=True)
+    metadata: Frozen = eqx.field(static=True, default=None)
+    name: str = eqx.field(static=True, default="")
+    dtype: str = eqx.field(static=True, default="float32")
+    execution: Execution = eqx.field(static=True, default=DEFAULT_EXECUTION)
+    plan: Plan = eqx.field(static=True, init=False)
     stateful: ClassVar[bool] = True
 
-    def __init__(
-        self,
-        nodes: Mapping[str, Primitive],
-        edges: Sequence[tuple[str, str]],
-        *,
-        options: Options,
-        metadata: Mapping[str, Any] | None = None,
-        name: str = "",
-        dtype: Any = jnp.float32,
-        execution: Execution = DEFAULT_EXECUTION,
-    ):
-        where = f"graph {name!r}" if name else "the graph"
-        nodes = dict(nodes)
+    def __post_init__(self):
+        where = f"graph {self.name!r}" if self.name else "the graph"
+        nodes = dict(self.nodes)
         for key, node in nodes.items():
             if not isinstance(node, Primitive):
                 raise TypeError(
                     f"{where}: node {key!r} is a {type(node).__name__}, not a nirjax module. "
                     "Convert NIR graphs with nirjax.from_nir."
                 )
+        if not isinstance(self.options, Options):
+            raise TypeError(f"{where}: options must be a nirjax.Options, got {self.options!r}.")
+        if not isinstance(self.execution, Execution):
+            raise TypeError(f"execution: expected a nirjax.Execution, got {self.execution!r}.")
         self.nodes = nodes
-        self.options = options
+        self.edges = tuple(tuple(e) if isinstance(e, (list, tuple)) else e for e in self.edges)
+        metadata = self.metadata
         self.metadata = metadata if isinstance(metadata, Frozen) else Frozen(dict(metadata or {}))
-        self.name = name
-        self.dtype = jnp.dtype(dtype).name
-        if not isinstance(execution, Execution):
-            raise TypeError(f"execution: expected a nirjax.Execution, got {execution!r}.")
-        self.execution = execution
-        self.inputs = tuple(sorted(k for k, n in nodes.items() if isinstance(n, Input)))
-        self.outputs = tuple(sorted(k for k, n in nodes.items() if isinstance(n, Output)))
-        if not self.inputs:
-            raise ValueError(
-                f"{where}: has no Input node, so it cannot be driven. Add a nir.Input node with "
-                "the input's shape and an edge from it."
-            )
+        self.dtype = jnp.dtype(self.dtype).name
+        self.plan = compile_plan(nodes, self.edges, name=self.name, dtype=self.dtype)
 
-        resolved = []
-        for edge in edges:
-            if len(edge) != 2 or not all(isinstance(s, str) for s in edge):
-                raise ValueError(f"{where}: edge {edge!r} is not a pair of node names.")
-            src, sport = _resolve(edge[0], nodes, name, edge, "source")
-            dst, dport = _resolve(edge[1], nodes, name, edge, "destination")
-            if isinstance(nodes[dst], Input):
-                raise ValueError(
-                    f"{where}: edge {tuple(edge)} leads into Input node {dst!r}; Input nodes take "
-                    "no edges. Remove the edge."
-                )
-            resolved.append(Edge(src, sport, dst, dport, edge[0], edge[1]))
-        back = _back_edges(nodes, resolved, self.inputs, name)
-        resolved = [dataclasses.replace(e, back=i in back) for i, e in enumerate(resolved)]
-        order = _topological(nodes, resolved)
-        components = _components(order, resolved)
-        in_shapes, out_shapes = self._infer_shapes(order, resolved, where)
-        self.plan = Plan(
-            order=tuple(order),
-            edges=tuple(resolved),
-            components=components,
-            in_shapes=tuple(in_shapes.items()),
-            out_shapes=tuple(out_shapes.items()),
-        )
+    @property
+    def inputs(self) -> tuple[str, ...]:
+        """The names of the Input nodes, sorted."""
+        return self.plan.inputs
 
-    # ----------------------------------------------------------------------------- shapes
-    def _infer_shapes(self, order, edges, where):
-        dtype = jnp.dtype(self.dtype)
-        in_shapes: dict[str, Any] = {}
-        out_shapes: dict[str, Any] = {}
+    @property
+    def outputs(self) -> tuple[str, ...]:
+        """The names of the Output nodes, sorted."""
+        return self.plan.outputs
 
-        def source_shape(e: Edge):
-            out = out_shapes[e.src]
-            return tuple(out[e.src_port] if e.src_port is not None else out)
-
-        for n in order:
-            node = self.nodes[n]
-            if isinstance(node, Input):
-                shape: Any = node.shape
-            else:
-                incoming = [e for e in edges if e.dst == n and not e.back]
-                if isinstance(node, Graph) and len(node.inputs) > 1:
-                    shape = {}
-                    for e in incoming:
-                        if e.dst_port is None:
-                            raise ValueError(
-                                f"{where}: edge {e.key!r} -> {n!r} must name one of the subgraph's "
-                                f"inputs {list(node.inputs)}, e.g. '{n}.{node.inputs[0]}'."
-                            )
-                        s = source_shape(e)
-                        if shape.setdefault(e.dst_port, s) != s:
-                            raise ValueError(
-                                f"{where}: edges into '{n}.{e.dst_port}' carry shapes "
-                                f"{shape[e.dst_port]} and {s}; summed inputs must agree."
-                            )
-                    missing = [p for p in node.inputs if p not in shape]
-                    if missing:
-                        raise ValueError(
-                            f"{where}: subgraph {n!r} inputs {missing} receive no edge."
-                        )
-                else:
-                    shapes = {source_shape(e) for e in incoming}
-                    if len(shapes) > 1:
-                        raise ValueError(
-                            f"{where}: node {n!r} receives edges of different shapes "
-                            f"{sorted(shapes)} ({[e.key for e in incoming]}); summed inputs must "
-                            "have one shape."
-                        )
-                    (shape,) = shapes
-            expected = node.input_shapes() if isinstance(node, Graph) else None
-            if expected is None:
-                expected = node.expected_input_shape()
-            self._check_input_shape(n, node, shape, expected, where)
-            in_shapes[n] = shape
+    # ----------------------------------------------------------------------------- paths
+    def walk(self, prefix: str = ""):
+        """Every node, depth first, as `(path, node)`; a node inside subgraph `sub` is
+        `"sub/node"`."""
+        for name, node in self.nodes.items():
+            path = f"{prefix}/{name}" if prefix else name
+            yield path, node
             if isinstance(node, Graph):
-                out_shapes[n] = node.output_shapes()
-            else:
-                out_shapes[n] = node.output_shape(tuple(shape), dtype)
-        for e in edges:
-            if e.back:
-                s, d = source_shape(e), in_shapes[e.dst]
-                d = d[e.dst_port] if isinstance(d, dict) else d
-                if tuple(s) != tuple(d):
-                    raise ValueError(
-                        f"{where}: edge {e.key!r} -> {e.dst!r} carries shape {tuple(s)}, but "
-                        f"{e.dst!r} takes {tuple(d)}. Fix the weight shapes."
-                    )
-        return in_shapes, out_shapes
+                yield from node.walk(path)
 
-    @staticmethod
-    def _check_input_shape(n, node, shape, expected, where):
-        if expected is None:
-            return
-        if isinstance(shape, dict) or isinstance(expected, dict):
-            ok = shape == expected
-        elif node.elementwise:
-            try:
-                ok = np.broadcast_shapes(tuple(expected), tuple(shape)) == tuple(shape)
-            except ValueError:
-                ok = False
-        else:
-            ok = tuple(expected) == tuple(shape)
-        if not ok:
-            raise ValueError(
-                f"{where}: node {n!r} ({type(node).__name__}) expects per-step input of shape "
-                f"{_shape_str(expected)}, but its incoming edges carry {_shape_str(shape)}. Fix "
-                "the parameter shapes or the edges."
+    def node(self, path: str) -> Primitive:
+        """The node at `path` (`"sub/node"` inside subgraph `sub`); a ValueError listing the
+        nodes if there is none."""
+        node: Any = self
+        for part in path.split("/") if isinstance(path, str) else [None]:
+            if not isinstance(node, Graph) or part not in node.nodes:
+                raise ValueError(
+                    f"no node {path!r} in the graph; nodes are {sorted(p for p, _ in self.walk())}."
+                )
+            node = node.nodes[part]
+        return node
+
+    def replace_nodes(self, new: Mapping[str, Primitive]) -> Graph:
+        """A copy with the nodes at the given paths replaced (`eqx.tree_at`); the structure and
+        the plan stay, so the new nodes must take and give the same shapes."""
+        if not new:
+            return self
+        paths = list(new)
+        for p in paths:
+            self.node(p)
+        return eqx.tree_at(lambda g: [g.node(p) for p in paths], self, [new[p] for p in paths])
+
+    # ----------------------------------------------------------------------------- options
+    def with_options(self, node: str | None = None, **changes) -> Graph:
+        """A copy with some dynamics options changed (see `nirjax.Options`), parameters kept.
+
+        Without `node`, the change applies to the graph's options and to every node in it,
+        nested ones included (a per-node option that differs is overwritten for the options
+        named here, and kept for the others). With `node="path"`, only that node (or
+        subgraph, with everything inside it) changes. Changing `dt` or `delay_rounding`
+        rebuilds the Delay nodes (their buffers are whole steps).
+        """
+        check_names(changes, "with_options: ")
+        if node is not None:
+            target = self.node(node)
+            head, _, leaf = node.rpartition("/")
+            parent = self.node(head) if head else self
+            new = _with_node_options(target, parent.options, changes)
+            if head:
+                return self.replace_nodes({head: _rebuilt(parent, {leaf: new})})
+            return _rebuilt(self, {leaf: new})
+        return _with_node_options(self, self.options, changes)
+
+    def with_execution(self, **options) -> Graph:
+        """A copy of this graph with other execution options (see `nirjax.Execution`:
+        `checkpoint`, `unroll`, `matmul_dtype`, `associative_scan`). The dynamics, parameters
+        and exported NIR are unchanged."""
+        current = {f.name: getattr(self.execution, f.name)
+                   for f in dataclasses.fields(Execution)}
+        unknown = set(options) - set(current)
+        if unknown:
+            raise TypeError(
+                f"with_execution: unknown option(s) {sorted(unknown)}; valid: {sorted(current)}."
             )
+        return dataclasses.replace(self, execution=Execution(**{**current, **options}))
 
     def input_shapes(self):
         """The per-step input shape (a dict by Input name if several)."""
@@ -473,7 +217,7 @@ class Graph(Primitive):
 
     def output_shapes(self):
         """The per-step output shape (a dict by Output name if several)."""
-        shapes = {k: dict(self.plan.in_shapes)[k] for k in self.outputs}
+        shapes = {k: self.plan.in_shapes[k] for k in self.outputs}
         if len(self.outputs) == 1:
             return shapes[self.outputs[0]]
         return shapes
@@ -489,8 +233,8 @@ class Graph(Primitive):
         """The state at t = 0 for one sample: `{"nodes": {name: state}, "feedback": {source:
         previous output}}` (feedback is what the back edges of cycles carry: zeros at t = 0)."""
         dtype = jnp.dtype(self.dtype)
-        in_shapes = dict(self.plan.in_shapes)
-        out_shapes = dict(self.plan.out_shapes)
+        in_shapes = self.plan.in_shapes
+        out_shapes = self.plan.out_shapes
         states = {n: self.nodes[n].init_state(in_shapes[n], dtype) for n in self.plan.order}
         feedback = {}
         for e in self.plan.back_edges:
@@ -551,7 +295,7 @@ class Graph(Primitive):
         node = self.nodes[n]
         ported = isinstance(node, Graph) and len(node.inputs) > 1
         acc: dict = {}
-        for e in self.plan.incoming(n) if edges is None else edges:
+        for e in self.plan.incoming[n] if edges is None else edges:
             if e.back:
                 v = feedback[e.key]
             else:
@@ -652,7 +396,7 @@ class Graph(Primitive):
         # Inputs from outside the component, summed over the whole time axis before the scan.
         external = {}
         for n in members:
-            outside = [e for e in self.plan.incoming(n) if e.src not in inside]
+            outside = [e for e in self.plan.incoming[n] if e.src not in inside]
             if outside:
                 external[n] = self._gather(n, seqs, None, outside)
 
@@ -662,7 +406,7 @@ class Graph(Primitive):
             for n in members:
                 node = self.nodes[n]
                 terms = [ext_t[n]] if n in ext_t else []
-                inside_edges = [e for e in self.plan.incoming(n) if e.src in inside]
+                inside_edges = [e for e in self.plan.incoming[n] if e.src in inside]
                 if inside_edges:
                     terms.append(self._gather(n, values, fb, inside_edges))
                 inp = terms[0] if len(terms) == 1 else jax.tree.map(jnp.add, *terms)
@@ -740,21 +484,6 @@ class Graph(Primitive):
             traces = jax.tree.map(join, traces, tail_traces)
         return RunResult(outs, state, traces)
 
-    def with_execution(self, **options) -> Graph:
-        """A copy of this graph with other execution options (see `nirjax.Execution`:
-        `checkpoint`, `unroll`, `matmul_dtype`, `associative_scan`). The dynamics, parameters
-        and exported NIR are unchanged."""
-        current = {f.name: getattr(self.execution, f.name)
-                   for f in dataclasses.fields(Execution)}
-        unknown = set(options) - set(current)
-        if unknown:
-            raise TypeError(
-                f"with_execution: unknown option(s) {sorted(unknown)}; valid: {sorted(current)}."
-            )
-        new = copy.copy(self)
-        object.__setattr__(new, "execution", Execution(**{**current, **options}))
-        return new
-
     def __call__(self, xs: Any) -> Any:
         """Run one sample, `(T, *input_shape) -> (T, *output_shape)`."""
         return self.run(xs).output
@@ -762,3 +491,16 @@ class Graph(Primitive):
 
 def node_obs(node: Primitive, state: Any) -> dict:
     return node.observables(state) if node.stateful and state is not None else {}
+
+
+def _rebuilt(graph: Graph, nodes: Mapping[str, Primitive], **changes) -> Graph:
+    return dataclasses.replace(graph, nodes={**graph.nodes, **nodes}, **changes)
+
+
+def _with_node_options(node: Primitive, parent: Options, changes: dict) -> Primitive:
+    """`node` with `changes` applied to its own options (a subgraph: recursively)."""
+    if isinstance(node, Graph):
+        options = node.options.replace(**changes)
+        nodes = {k: _with_node_options(m, options, changes) for k, m in node.nodes.items()}
+        return _rebuilt(node, nodes, options=options)
+    return node.with_options(node.options_or(parent).replace(**changes))

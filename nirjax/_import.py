@@ -11,56 +11,16 @@ import jax
 import jax.numpy as jnp
 import nir
 import nir.serialization
-import numpy as np
 
 from ._graph import Graph
-from ._options import Options
+from ._options import Options, check_names, decode
 from ._registry import ImportContext, nir_to_module
 
-# Options are recorded in NIR metadata under these flat keys (NIR's HDF5 writer and reader keep
-# one level of metadata), on the graph for the defaults and on a node where it differs.
-METADATA_PREFIX = "nirjax_"
-OPTION_FIELDS = (
-    "dt",
-    "discretization",
-    "reset",
-    "input_mode",
-    "cuba_order",
-    "surrogate",
-    "surrogate_scale",
-    "detach_reset",
-    "delay_rounding",
-)
 
-
-def _decode(value: Any) -> Any:
-    if isinstance(value, bytes):
-        return value.decode("utf8")
-    if isinstance(value, np.ndarray) and value.shape == ():
-        return _decode(value.item())
-    if isinstance(value, np.generic):
-        return value.item()
-    return value
-
-
-def options_from_metadata(metadata: Mapping[str, Any] | None) -> dict[str, Any]:
-    """The dynamics options recorded in NIR metadata by `nirjax.to_nir` (may be empty)."""
-    found: dict[str, Any] = {}
-    for key, value in (metadata or {}).items():
-        if isinstance(key, str) and key.startswith(METADATA_PREFIX):
-            field = key[len(METADATA_PREFIX):]
-            if field in OPTION_FIELDS:
-                found[field] = _decode(value)
-    for flag in ("detach_reset", "delay_rounding"):
-        if flag in found:
-            found[flag] = bool(found[flag])
-    if "surrogate" in found or "surrogate_scale" in found:
-        from ._surrogate import Surrogate
-
-        found["surrogate"] = Surrogate(
-            found.pop("surrogate", "fast_sigmoid"), found.pop("surrogate_scale", None)
-        )
-    return found
+def options_from_metadata(metadata: Mapping[str, Any] | None, where: str = "metadata") -> dict:
+    """The dynamics options recorded in NIR metadata by `nirjax.to_nir` (may be empty), parsed
+    strictly (see `Options.from_metadata`)."""
+    return Options.from_metadata(metadata, where)
 
 
 def read(path: str | os.PathLike) -> nir.NIRGraph:
@@ -88,10 +48,17 @@ def read(path: str | os.PathLike) -> nir.NIRGraph:
 
 
 def _unchecked(d: dict) -> nir.NIRNode:
-    if _decode(d.get("type")) != "NIRGraph":
+    kind = decode(d.get("type"))
+    if kind != "NIRGraph":
+        # A NIR type nirjax knows through a user's registration (nir's reader knows only its own).
+        custom = {c.__name__: c for c in nir_to_module.registry if c is not object}
+        if kind in custom and not hasattr(nir, kind):
+            fields = {k: v for k, v in d.items() if k != "type"}
+            return custom[kind](**{k: decode(v) if k == "metadata" else v
+                                   for k, v in fields.items()})
         return nir.dict2NIRNode(d)
     nodes = {k: _unchecked(v) for k, v in d["nodes"].items()}
-    edges = [(_decode(a), _decode(b)) for a, b in d["edges"]]
+    edges = [(decode(a), decode(b)) for a, b in d["edges"]]
     return nir.NIRGraph(nodes=nodes, edges=edges, metadata=d.get("metadata", {}), type_check=False)
 
 
@@ -113,30 +80,32 @@ def _build(
     graph: nir.NIRGraph,
     path: str,
     options: Options,
+    explicit: dict[str, Any],
     node_options: dict[str, dict],
     used: set,
     dtype,
 ) -> Graph:
+    """Precedence, from strongest to weakest: `node_options` for the node, the explicit
+    `from_nir` keywords, the options recorded on the node (or subgraph), those recorded on the
+    enclosing graphs, the defaults."""
     if not isinstance(getattr(graph, "nodes", None), Mapping):
         raise TypeError(f"graph {path!r}: expected a nir.NIRGraph with a dict of nodes.")
     modules = {}
     for key, node in graph.nodes.items():
         full = f"{path}/{key}" if path else key
-        node_opts = options
-        recorded = options_from_metadata(getattr(node, "metadata", None))
-        overrides = {**recorded, **node_options.get(full, {})}
+        recorded = options_from_metadata(getattr(node, "metadata", None), f"node {full!r}")
         if full in node_options:
             used.add(full)
-        if overrides:
-            try:
-                node_opts = options.replace(**overrides)
-            except (TypeError, ValueError) as e:
-                raise type(e)(f"node {full!r}: {e}") from None
+        overrides = {**recorded, **explicit, **node_options.get(full, {})}
+        try:
+            node_opts = options.replace(**overrides) if overrides else options
+        except (TypeError, ValueError) as e:
+            raise type(e)(f"node {full!r}: {e}") from None
         if isinstance(node, nir.NIRGraph):
-            modules[key] = _build(node, full, node_opts, node_options, used, dtype)
+            modules[key] = _build(node, full, node_opts, explicit, node_options, used, dtype)
         else:
             modules[key] = nir_to_module(node, ImportContext(full, node_opts, dtype))
-    edges = [(_decode(a), _decode(b)) for a, b in graph.edges]
+    edges = [(decode(a), decode(b)) for a, b in graph.edges]
     return Graph(
         modules,
         edges,
@@ -150,16 +119,9 @@ def _build(
 def from_nir(
     src: nir.NIRGraph | str | os.PathLike,
     *,
-    dt: float | None = None,
-    discretization: str | None = None,
-    reset: str | None = None,
-    input_mode: str | None = None,
-    cuba_order: str | None = None,
-    surrogate: Any = None,
-    detach_reset: bool | None = None,
-    delay_rounding: bool | None = None,
     node_options: Mapping[str, Mapping[str, Any]] | None = None,
     dtype: Any = jnp.float32,
+    **options: Any,
 ) -> Graph:
     """Build a `nirjax.Graph` from a NIR graph or a .nir file.
 
@@ -169,13 +131,13 @@ def from_nir(
     **Arguments:**
 
     - `src`: a `nir.NIRGraph`, or the path of a .nir file.
-    - `dt`: the time step in seconds. Required, unless the graph records one (a file written by
-      `nirjax.to_nir`); an explicit value overrides the recorded one.
-    - `discretization`, `reset`, `input_mode`, `cuba_order`, `surrogate`, `detach_reset`,
-      `delay_rounding`: the dynamics options (see `nirjax.Options`). Unset ones take the value
-      recorded in the graph's metadata, else the default.
+    - `**options`: the dynamics options, by the names of `nirjax.Options`: `dt` (the time step
+      in seconds; required unless the graph records one), `discretization`, `reset`,
+      `input_mode`, `cuba_order`, `surrogate`, `detach_reset`, `delay_rounding`. An option
+      given here (not None) applies to every node and overrides what the file records; unset
+      ones take the value recorded on the node, else on its enclosing graphs, else the default.
     - `node_options`: per-node overrides, `{"node name": {"reset": "subtract", ...}}` (a nested
-      node is `"sub/node"`).
+      node is `"sub/node"`); they override everything else for that node.
     - `dtype`: the floating dtype of parameters, inputs and state (default float32).
 
     **Returns:** a `nirjax.Graph` (an `equinox.Module`).
@@ -188,18 +150,10 @@ def from_nir(
             f"{type(src).__name__}. Wrap a single node with nir.NIRGraph.from_list(node)."
         )
     dtype = _resolve_dtype(dtype)
-    given = {
-        "dt": dt,
-        "discretization": discretization,
-        "reset": reset,
-        "input_mode": input_mode,
-        "cuba_order": cuba_order,
-        "surrogate": surrogate,
-        "detach_reset": detach_reset,
-        "delay_rounding": delay_rounding,
-    }
-    settings = options_from_metadata(getattr(src, "metadata", None))
-    settings.update({k: v for k, v in given.items() if v is not None})
+    check_names(options, "from_nir: ")
+    explicit = {k: v for k, v in options.items() if v is not None}
+    settings = {**options_from_metadata(getattr(src, "metadata", None), "graph metadata"),
+                **explicit}
     if "dt" not in settings:
         raise ValueError(
             "from_nir: dt is required (the time step in seconds; the NIR paper's graphs use "
@@ -207,8 +161,10 @@ def from_nir(
         )
     options = Options(**settings)
     node_options = {k: dict(v) for k, v in (node_options or {}).items()}
+    for k, v in node_options.items():
+        check_names(v, f"node_options[{k!r}]: ")
     used: set = set()
-    graph = _build(src, "", options, node_options, used, dtype)
+    graph = _build(src, "", options, explicit, node_options, used, dtype)
     unknown = sorted(set(node_options) - used)
     if unknown:
         raise ValueError(

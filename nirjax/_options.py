@@ -1,22 +1,29 @@
-"""Options that change the discrete-time dynamics. Every one is explicit and recorded on export."""
+"""Options that change the discrete-time dynamics, and their one codec.
+
+Every option is a field of `Options`; its kind (and choices) in the field's metadata drive every
+place that names options: `from_nir` keywords, the NIR metadata written on export and parsed
+strictly on import (`nirjax_<name>` keys), and the command-line flags (`--<name>`).
+"""
 
 from __future__ import annotations
 
 import dataclasses
 import math
+from collections.abc import Mapping
+from typing import Any
 
+import numpy as np
+
+from ._discretization import DISCRETIZATIONS, Discretization, as_discretization
 from ._surrogate import Surrogate, as_surrogate
 
-DISCRETIZATIONS = ("euler", "exact")
-RESETS = ("value", "subtract")
-INPUT_MODES = ("current", "impulse")
-CUBA_ORDERS = ("current_first", "voltage_first")
+METADATA_PREFIX = "nirjax_"
 
 
-def _choice(field: str, value, allowed: tuple[str, ...]) -> str:
-    if value not in allowed:
-        raise ValueError(f"{field}: expected one of {list(allowed)}, got {value!r}.")
-    return value
+def _option(default=dataclasses.MISSING, *, kind: str, help: str, choices=(), **kw):
+    return dataclasses.field(
+        default=default, metadata={"kind": kind, "help": help, "choices": choices}, **kw
+    )
 
 
 @dataclasses.dataclass(frozen=True)
@@ -27,62 +34,174 @@ class Options:
 
     - `dt`: the time step in seconds (NIR's unit of time). Required: there is no default.
     - `discretization`: `"euler"` (forward Euler of NIR's ODE, the default; what the NIR paper's
-      reference backends do) or `"exact"` (the exact solution of the linear ODE over one step with
-      the input held constant: an exponential integrator).
+      reference backends do), `"exact"` (the exact solution of the linear ODE over one step with
+      the input held constant: an exponential integrator), or any `nirjax.Discretization`
+      (`nirjax.Euler(...)`, `nirjax.Exact()`, a registered one).
     - `reset`: `"value"` (NIR's definition, v <- v_reset after a spike; default) or `"subtract"`
       (v <- v - (v_threshold - v_reset), as snnTorch's `reset_mechanism="subtract"`).
     - `input_mode`: what one per-step input value x means. `"current"` (default): a current held
       constant over the step (the literal ODE). `"impulse"`: the area of a Dirac pulse at the
       start of the step, so an input spike of 1 moves `tau dv/dt = ... + r I` by `r x / tau`
       at once (for I and IF, `v <- v + r x`; for Cuba neurons `I <- I + w_in x / tau_syn`).
-    - `cuba_order`: for CubaLI / CubaLIF under `"euler"`, `"current_first"` (default; snnTorch's
-      Synaptic: I is updated first and v uses the new I) or `"voltage_first"` (v uses the old I).
+    - `cuba_order`: for neurons with several state variables (CubaLI / CubaLIF) under Euler,
+      `"current_first"` (default; snnTorch's Synaptic: the variables are updated in order, I
+      first and v with the new I) or `"voltage_first"` (all from the old state).
     - `surrogate`: the surrogate gradient of the spike (`nirjax.Surrogate` or a family name).
     - `detach_reset`: if True, no gradient flows through the reset (often more stable training).
     - `delay_rounding`: if True, a Delay that is not a whole number of steps is rounded to the
       nearest step; if False (default) that is an error.
     """
 
-    dt: float
-    discretization: str = "euler"
-    reset: str = "value"
-    input_mode: str = "current"
-    cuba_order: str = "current_first"
-    surrogate: Surrogate = dataclasses.field(default_factory=Surrogate)
-    detach_reset: bool = False
-    delay_rounding: bool = False
+    dt: float = _option(kind="seconds", help="time step in seconds")
+    discretization: Discretization = _option(
+        "euler", kind="discretization", help="how each step is integrated",
+        choices=lambda: tuple(DISCRETIZATIONS),
+    )
+    reset: str = _option("value", kind="choice", choices=("value", "subtract"),
+                         help="what a spike does to v")
+    input_mode: str = _option("current", kind="choice", choices=("current", "impulse"),
+                              help="what one input value means: a held current or an impulse")
+    cuba_order: str = _option("current_first", kind="choice",
+                              choices=("current_first", "voltage_first"),
+                              help="order of the I and v updates under Euler")
+    surrogate: Surrogate = _option(kind="surrogate", default_factory=Surrogate,
+                                   help="surrogate gradient family (affects gradients only)")
+    detach_reset: bool = _option(False, kind="bool", help="no gradient through the reset")
+    delay_rounding: bool = _option(False, kind="bool",
+                                   help="round delays to whole steps instead of refusing")
 
     def __post_init__(self):
-        if isinstance(self.dt, bool) or not isinstance(self.dt, (int, float)):
-            try:
-                dt = float(self.dt)
-            except (TypeError, ValueError):
-                raise TypeError(
-                    f"dt: expected a positive number of seconds, got {self.dt!r}. "
-                    "Pass e.g. dt=1e-4."
-                ) from None
-        else:
-            dt = float(self.dt)
-        if not (math.isfinite(dt) and dt > 0):
-            raise ValueError(
-                f"dt: must be a finite number > 0 (seconds), got {self.dt!r}. Pass e.g. dt=1e-4."
-            )
-        object.__setattr__(self, "dt", dt)
-        _choice("discretization", self.discretization, DISCRETIZATIONS)
-        _choice("reset", self.reset, RESETS)
-        _choice("input_mode", self.input_mode, INPUT_MODES)
-        _choice("cuba_order", self.cuba_order, CUBA_ORDERS)
+        object.__setattr__(self, "dt", _seconds("dt", self.dt))
+        object.__setattr__(self, "discretization", as_discretization(self.discretization))
+        for f in dataclasses.fields(self):
+            kind, value = f.metadata["kind"], getattr(self, f.name)
+            if kind == "choice" and value not in f.metadata["choices"]:
+                raise ValueError(
+                    f"{f.name}: expected one of {list(f.metadata['choices'])}, got {value!r}."
+                )
+            if kind == "bool" and not isinstance(value, bool):
+                raise TypeError(f"{f.name}: expected True or False, got {value!r}.")
         object.__setattr__(self, "surrogate", as_surrogate(self.surrogate))
-        for name in ("detach_reset", "delay_rounding"):
-            if not isinstance(getattr(self, name), bool):
-                raise TypeError(f"{name}: expected True or False, got {getattr(self, name)!r}.")
 
     def replace(self, **changes) -> Options:
         """A copy with some options changed (validated again)."""
-        unknown = set(changes) - {f.name for f in dataclasses.fields(self)}
-        if unknown:
-            raise TypeError(
-                f"unknown option(s) {sorted(unknown)}; valid options are "
-                f"{[f.name for f in dataclasses.fields(self)]}."
-            )
+        check_names(changes)
         return dataclasses.replace(self, **changes)
+
+    # ----------------------------------------------------------------- the codec
+    def to_metadata(self, base: Options | None = None) -> dict[str, Any]:
+        """The options as flat NIR metadata `nirjax_<name>` (NIR's HDF5 writer keeps one level);
+        with `base`, only those that differ from it. A surrogate is two keys, `surrogate` and
+        `surrogate_scale`, always written together."""
+        out = {}
+        for f in dataclasses.fields(self):
+            value = getattr(self, f.name)
+            if base is not None and getattr(base, f.name) == value:
+                continue
+            if f.metadata["kind"] == "surrogate":
+                out["surrogate"], out["surrogate_scale"] = value.name, value.scale
+            elif f.metadata["kind"] == "discretization":
+                out[f.name] = value.name
+            else:
+                out[f.name] = value
+        return {METADATA_PREFIX + k: v for k, v in out.items()}
+
+    @staticmethod
+    def from_metadata(metadata: Mapping[str, Any] | None, where: str = "metadata") -> dict:
+        """The options recorded in NIR metadata (`nirjax_<name>` keys), parsed strictly: a
+        boolean option must be a boolean (not `"False"` or 2), dt a number, a choice one of its
+        values. Returns the changes as a dict (may be empty); other keys are ignored."""
+        found: dict[str, Any] = {}
+        fields = {f.name: f for f in dataclasses.fields(Options)}
+        for key, raw in (metadata or {}).items():
+            if not (isinstance(key, str) and key.startswith(METADATA_PREFIX)):
+                continue
+            name = key[len(METADATA_PREFIX):]
+            if name not in fields and name != "surrogate_scale":
+                continue
+            value = decode(raw)
+            kind = "number" if name == "surrogate_scale" else fields[name].metadata["kind"]
+            bad = {
+                "seconds": isinstance(value, bool) or not isinstance(value, (int, float)),
+                "number": isinstance(value, bool) or not isinstance(value, (int, float)),
+                "bool": not isinstance(value, bool),
+            }.get(kind, not isinstance(value, str))
+            if bad:
+                expected = {"seconds": "a number of seconds", "number": "a number",
+                            "bool": "True or False"}.get(kind, "a name")
+                raise ValueError(
+                    f"{where}: {key!r} must be {expected}, got {raw!r}. Fix or remove the entry."
+                )
+            found[name] = value
+        if "surrogate" in found or "surrogate_scale" in found:
+            try:
+                found["surrogate"] = Surrogate(found.pop("surrogate", "fast_sigmoid"),
+                                               found.pop("surrogate_scale", None))
+            except ValueError as e:
+                raise ValueError(f"{where}: {e}") from None
+        return found
+
+    @staticmethod
+    def add_arguments(parser) -> None:
+        """Add one `--<name>` flag per option (except dt) to an argparse parser; unset flags
+        are None (the file's recorded value, else the default)."""
+        for f in dataclasses.fields(Options):
+            kind, flag = f.metadata["kind"], "--" + f.name.replace("_", "-")
+            if kind == "seconds":
+                continue
+            choices = f.metadata["choices"]
+            choices = choices() if callable(choices) else choices
+            if kind == "bool":
+                parser.add_argument(flag, action="store_true", default=None,
+                                    help=f.metadata["help"])
+            elif kind == "surrogate":
+                parser.add_argument(flag, default=None, help=f.metadata["help"])
+            else:
+                parser.add_argument(flag, choices=choices, default=None,
+                                    help=f"{f.metadata['help']} (default: recorded in the file, "
+                                    f"else {f.default})")
+
+    @staticmethod
+    def from_arguments(args) -> dict:
+        """The options given as command-line flags (see `add_arguments`), as a dict."""
+        return {f.name: getattr(args, f.name) for f in dataclasses.fields(Options)
+                if getattr(args, f.name, None) is not None}
+
+
+def option_names() -> tuple[str, ...]:
+    return tuple(f.name for f in dataclasses.fields(Options))
+
+
+def check_names(changes: Mapping[str, Any], where: str = "") -> None:
+    unknown = set(changes) - set(option_names())
+    if unknown:
+        raise TypeError(
+            f"{where}unknown option(s) {sorted(unknown)}; valid options are {list(option_names())}."
+        )
+
+
+def decode(value: Any) -> Any:
+    """A metadata value as a plain Python value (bytes to str, 0-d arrays and numpy scalars to
+    their item)."""
+    if isinstance(value, bytes):
+        return value.decode("utf8")
+    if isinstance(value, np.ndarray) and value.shape == ():
+        return decode(value.item())
+    if isinstance(value, np.generic):
+        return value.item()
+    return value
+
+
+def _seconds(field: str, value: Any) -> float:
+    if hasattr(value, "shape") and hasattr(value, "dtype") and value.shape == ():
+        value = value.item() if np.dtype(value.dtype).kind in "iuf" else value
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, float, np.number)):
+        raise TypeError(
+            f"{field}: expected a positive number of seconds, got {value!r}. Pass e.g. dt=1e-4."
+        )
+    value = float(value)
+    if not (math.isfinite(value) and value > 0):
+        raise ValueError(
+            f"{field}: must be a finite number > 0 (seconds), got {value!r}. Pass e.g. dt=1e-4."
+        )
+    return value

@@ -151,7 +151,9 @@ def test_sharding_across_four_cpu_devices_equals_one_device(tmp_path):
         xs = spikes(jax.random.PRNGKey(7), (10, 40, 16), 0.3) * 2
         one = nirjax.simulate(model, xs, devices=jax.devices()[:1], record=["lif"])
         four = nirjax.simulate(model, xs, batch_size=6, record=["lif"])
-        np.testing.assert_array_equal(one.output, four.output)
+        # The readout is a voltage: equal to float32 rounding (XLA vectorizes the two batch
+        # shapes differently); the spikes are identical.
+        np.testing.assert_allclose(one.output, four.output, rtol=1e-6, atol=1e-7)
         np.testing.assert_array_equal(one.record["lif"]["output"], four.record["lif"]["output"])
         np.testing.assert_allclose(one.record["lif"]["v"], four.record["lif"]["v"], atol=1e-6)
         print("OK")

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any, ClassVar
 
 import equinox as eqx
 import jax
-import numpy as np
 
 from .._execution import Execution, scan
 
@@ -24,6 +24,23 @@ class Primitive(eqx.Module):
 
     stateful: ClassVar[bool] = False
     elementwise: ClassVar[bool] = False  # parameters broadcast against the input
+    # Stateless nodes: the output is an affine function of the input (so the continuous-time
+    # solver can pass impulses through it). Neurons: the vector field is affine in state and
+    # input with constant coefficients.
+    linear: ClassVar[bool] = False
+
+    def options_or(self, default: Any) -> Any:
+        """The `nirjax.Options` this node was built with, as far as they change what it
+        computes; `default` (the enclosing graph's) for a node that has none of its own."""
+        own = getattr(self, "options", None)
+        return default if own is None else own
+
+    def with_options(self, options: Any) -> Primitive:
+        """This node as if built with `options` (parameters kept). Nodes whose computation no
+        option affects return themselves."""
+        if getattr(self, "options", None) is None:
+            return self
+        return dataclasses.replace(self, options=options)
 
     def init_state(self, input_shape: Shape, dtype: Any) -> Any:
         """The state at t = 0 for one sample whose per-step input has `input_shape`."""
@@ -69,18 +86,3 @@ class Primitive(eqx.Module):
     def expected_input_shape(self) -> Shape | None:
         """The per-step input shape the node's parameters imply, if they fix one."""
         return None
-
-
-def broadcast_shape_or_error(name: str, what: str, params: dict, input_shape: Shape) -> None:
-    """Check that per-neuron parameters broadcast to the input without changing its shape."""
-    for field, value in params.items():
-        try:
-            out = np.broadcast_shapes(tuple(np.shape(value)), tuple(input_shape))
-        except ValueError:
-            out = None
-        if out != tuple(input_shape):
-            raise ValueError(
-                f"node {name!r} ({what}): field {field!r} has shape {tuple(np.shape(value))}, "
-                f"which does not match its input of shape {tuple(input_shape)}. Per-neuron "
-                "parameters must have the input's shape (or broadcast to it)."
-            )

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 import equinox as eqx
 import jax
 import jax.numpy as jnp
@@ -74,6 +76,7 @@ class Conv1d(_ConvNd):
     `input_shape` (N, or None), `stride`, `padding` (int, `"same"` or `"valid"`; `"same"`
     follows PyTorch), `dilation`, `groups`.
     """
+    linear: ClassVar[bool] = True
 
 
 class Conv2d(_ConvNd):

@@ -82,13 +82,23 @@ class Delay(Primitive):
     def expected_input_shape(self) -> Shape:
         return tuple(self.delay.shape)
 
+    def options_or(self, default):
+        steps = np.asarray(self.delay, dtype=np.float64) / self.dt
+        whole = np.all(np.abs(steps - np.round(steps)) <= 1e-6 * np.maximum(1.0, np.abs(steps)))
+        return default.replace(dt=self.dt, delay_rounding=default.delay_rounding or not bool(whole))
+
+    def with_options(self, options):
+        return _build(self.delay, options, "Delay")
+
 
 @nir_to_module.register
 def _(node: nir.Delay, ctx: ImportContext) -> Delay:
-    delay = ctx.param(node, "delay")
-    opts = ctx.options
-    steps = delay_steps(np.asarray(node.delay), opts.dt, opts.delay_rounding, ctx.name)
-    return Delay(delay, dt=ctx.options.dt, max_steps=int(steps.max(initial=0)))
+    return _build(ctx.param(node, "delay"), ctx.options, ctx.name)
+
+
+def _build(delay, options, name: str) -> Delay:
+    steps = delay_steps(np.asarray(delay), options.dt, options.delay_rounding, name)
+    return Delay(delay, dt=options.dt, max_steps=int(steps.max(initial=0)))
 
 
 @module_to_nir.register

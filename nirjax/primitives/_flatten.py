@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from typing import ClassVar
 
 import equinox as eqx
 import nir
@@ -34,6 +35,7 @@ class Flatten(Primitive):
     - `input_shape`: the per-step input shape (NIR's `input_type["input"]`), or None.
     - `start_dim`, `end_dim`: the first and last dimension to merge (negative counts from the end).
     """
+    linear: ClassVar[bool] = True
 
     input_shape: Shape | None = eqx.field(static=True)
     start_dim: int = eqx.field(static=True, default=0)

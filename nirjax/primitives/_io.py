@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 import equinox as eqx
 import nir
 import numpy as np
@@ -40,6 +42,7 @@ class Input(_Terminal):
 
     - `shape`: the per-step shape of the input (NIR's `input_type["input"]`).
     """
+    linear: ClassVar[bool] = True
 
 
 class Output(_Terminal):

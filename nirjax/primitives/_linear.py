@@ -27,6 +27,7 @@ class Linear(Primitive):
 
     - `weight`: shape `(*batch, out, in)`; the input has shape `(*batch, in)`.
     """
+    linear: ClassVar[bool] = True
 
     weight: Float[Array, "*b o i"]
 
@@ -49,6 +50,7 @@ class Affine(Primitive):
     - `weight`: shape `(*batch, out, in)`.
     - `bias`: shape `(*batch, out)` (or broadcastable to it).
     """
+    linear: ClassVar[bool] = True
 
     weight: Float[Array, "*b o i"]
     bias: Float[Array, "*b o"]
@@ -70,6 +72,7 @@ class Scale(Primitive):
 
     - `scale`: the per-neuron factor, with the input's shape.
     """
+    linear: ClassVar[bool] = True
 
     scale: Float[Array, ...]
     elementwise: ClassVar[bool] = True

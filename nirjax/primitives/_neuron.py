@@ -1,16 +1,33 @@
-"""The neuron family: I, IF, LI, LIF, CubaLI, CubaLIF.
+r"""The neuron family (I, IF, LI, LIF, CubaLI, CubaLIF) and the definition every neuron follows.
 
-Every neuron is stateful, keeps its parameters per neuron exactly as given, and steps NIR's
-continuous-time equation with the node's `Options` (discretization, reset, input mode, order of
-the current and voltage updates, surrogate, reset detachment). In all of them a per-step input x
-is, with `input_mode="current"`, a current held constant over the step; with `"impulse"`, the
-area of a Dirac pulse at the start of the step. A spike is emitted where the *updated* voltage
-exceeds `v_threshold`, and the reset is applied in the same step. The state starts at zero.
+A neuron is defined once, in continuous time, as NIR defines it: a hybrid system with
+
+- `parameters`: its per-neuron fields and their constraints (`"positive"` or `"real"`);
+- `state_vars`: its state variables (`("v",)`, `("I", "v")`, ...);
+- `vector_field(state, u)`: `d state / dt` for an input current `u` (affine in `u`);
+- `jump(state, a)`: what an input impulse of area `a` does (derived from the field by default:
+  `s + a df/du`);
+- for a spiking neuron, `threshold(state)` (a spike where it crosses 0, e.g. `v - v_threshold`)
+  and `reset(state, z)` (`"value"`: `v <- v_reset`; `"subtract"`: `v <- v - (v_threshold -
+  v_reset)`, following `options.reset`);
+- for a non-spiking one, `output_var`, the state variable it emits.
+
+Every executor derives what it needs from that: the discrete step (the `Discretization` of the
+node's options, see `nirjax._discretization`), the continuous-time solver (field, jump,
+threshold event, reset), the associative scan (reset-free linear neurons), teacher forcing and
+fitting (parameters, constraints, `spiking`).
+
+**The discrete step** of every neuron, for a per-step input x: with `input_mode="current"` x is a
+current held over the step; with `"impulse"` the state first jumps by `jump(state, x)` and then
+relaxes with no input. The discretization gives the state at the end of the step; a spiking
+neuron then emits `z = H(threshold(state))` (exact forward, surrogate gradient backward) and
+applies `reset(state, z)` in the same step. The state starts at zero.
 """
 
 from __future__ import annotations
 
-from typing import ClassVar
+from collections.abc import Mapping
+from typing import Any, ClassVar
 
 import equinox as eqx
 import jax
@@ -24,96 +41,173 @@ from .._options import Options
 from .._registry import ImportContext, as_param, module_to_nir, nir_to_module
 from ._base import Primitive, Shape
 
-
-def _spike_and_reset(v, v_threshold, v_reset, options: Options):
-    z = options.surrogate(v - v_threshold)
-    zr = jax.lax.stop_gradient(z) if options.detach_reset else z
-    if options.reset == "value":
-        v = v * (1.0 - zr) + v_reset * zr  # exactly v_reset where z = 1, v where z = 0
-    else:
-        v = v - zr * (v_threshold - v_reset)
-    return z, v
+CONSTRAINTS = ("positive", "real")
 
 
-def _relax(v, target, a, d, options: Options):
-    """One step of `tau dv/dt = target - v` with a constant target: Euler `v + a (target - v)`
-    with `a = dt / tau`, or exact `target + (v - target) d` with `d = exp(-dt / tau)`."""
-    if options.discretization == "euler":
-        return v + a * (target - v)
-    return target + (v - target) * d
+class Neuron(Primitive):
+    """The definition protocol of a neuron (see the module docstring). Subclass it, declare the
+    parameter fields as arrays, set the class variables and write `vector_field` (and
+    `threshold` for a spiking neuron); every executor of nirjax then runs it.
 
+    **Class variables:**
 
-class _Neuron(Primitive):
+    - `parameters`: `{field: "positive" | "real"}`, every per-neuron array field.
+    - `state_vars`: the names of the state variables.
+    - `spiking`: whether the neuron emits spikes (`threshold` and `reset` apply).
+    - `output_var`: for a non-spiking neuron, the state variable it outputs (default `"v"`).
+    - `linear`: whether the vector field is affine in state and input with constant
+      coefficients (True for every NIR neuron; enables the once-per-run exact coefficients and
+      the associative scan).
+    - `nir_defaults`: values for fields a NIR node may omit (e.g. `v_reset = 0`).
+
+    **Fields:** the parameter arrays, and `options` (a `nirjax.Options`, static).
+    """
+
     options: Options = eqx.field(static=True)
+    parameters: ClassVar[Mapping[str, str]]
+    state_vars: ClassVar[tuple[str, ...]]
+    spiking: ClassVar[bool]
+    output_var: ClassVar[str] = "v"
+    linear: ClassVar[bool] = True
+    nir_defaults: ClassVar[Mapping[str, float]] = {}
     stateful: ClassVar[bool] = True
     elementwise: ClassVar[bool] = True
-    _state_vars: ClassVar[tuple[str, ...]] = ("v",)
-    _fields: ClassVar[tuple[str, ...]] = ()
-    linear: ClassVar[bool] = False  # reset-free affine dynamics (I, LI, CubaLI)
+
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        if cls.__dict__.get("abstract", False) or getattr(cls, "__abstractmethods__", None):
+            return
+        missing = [k for k in ("parameters", "state_vars", "spiking") if not hasattr(cls, k)]
+        if missing:
+            raise TypeError(
+                f"{cls.__name__}: a nirjax.Neuron must set the class variable(s) {missing}."
+            )
+        bad = {k: c for k, c in cls.parameters.items() if c not in CONSTRAINTS}
+        if bad:
+            raise TypeError(
+                f"{cls.__name__}.parameters: constraints must be one of {list(CONSTRAINTS)}, got "
+                f"{bad}."
+            )
+        if cls.spiking and cls.threshold is Neuron.threshold:
+            raise TypeError(f"{cls.__name__}: a spiking neuron must define threshold(state).")
+        if cls.vector_field is Neuron.vector_field:
+            raise TypeError(f"{cls.__name__}: a nirjax.Neuron must define vector_field.")
 
     def __check_init__(self):
-        for field in self._fields:
+        for field, constraint in self.parameters.items():
             value = getattr(self, field)
             if isinstance(value, jax.core.Tracer):
                 continue
             arr = np.asarray(value)
             if not np.all(np.isfinite(arr)):
                 raise ValueError(
-                    f"{type(self).__name__}.{field}: contains NaN or infinite values; "
-                    "pass finite per-neuron parameters."
+                    f"{type(self).__name__}.{field}: contains NaN or infinite values; pass "
+                    "finite per-neuron parameters."
                 )
-            if field in _POSITIVE and not np.all(arr > 0):
+            if constraint == "positive" and not np.all(arr > 0):
                 raise ValueError(
-                    f"{type(self).__name__}.{field}: must be > 0 (seconds), got min "
-                    f"{arr.min()}; time constants must be positive."
+                    f"{type(self).__name__}.{field}: must be > 0 everywhere, got min "
+                    f"{arr.min():.6g}; time constants are in seconds and must be positive."
                 )
 
-    def _params(self) -> dict:
-        return {f: getattr(self, f) for f in self._fields}
+    # ----------------------------------------------------------------- the definition
+    def vector_field(self, state: dict, u: Any) -> dict:
+        """`d state / dt` for the input current `u` (affine in `u`)."""
+        raise NotImplementedError
+
+    def jump(self, state: dict, a: Any) -> dict:
+        """The state after an input impulse of area `a`: `s + a df/du` (the field is affine in
+        `u`, so this is exact)."""
+        ones = jnp.ones_like(jnp.asarray(a))
+        _, gain = jax.jvp(lambda u: self.vector_field(state, u), (jnp.zeros_like(ones),), (ones,))
+        return {k: state[k] + gain[k] * a for k in self.state_vars}
+
+    def threshold(self, state: dict) -> jax.Array:
+        """A spike where this crosses 0 from below (spiking neurons)."""
+        raise NotImplementedError
+
+    def reset(self, state: dict, z: Any) -> dict:
+        """The state after spikes `z` (0 or 1, differentiable): `options.reset` applied to v,
+        `"value"` `v <- v (1 - z) + v_reset z`, `"subtract"` `v <- v - z (v_threshold - v_reset)`.
+        Override to reset other variables too (call `super().reset`)."""
+        v = state["v"]
+        if self.options.reset == "value":
+            v = v * (1.0 - z) + self.v_reset * z  # exactly v_reset where z = 1
+        else:
+            v = v - z * (self.v_threshold - self.v_reset)
+        return {**state, "v": v}
+
+    # ----------------------------------------------------------------- derived
+    def params(self) -> dict:
+        return {f: getattr(self, f) for f in self.parameters}
 
     def expected_input_shape(self) -> Shape:
-        return tuple(np.broadcast_shapes(*(tuple(p.shape) for p in self._params().values())))
+        return tuple(np.broadcast_shapes(*(tuple(jnp.shape(p)) for p in self.params().values())))
+
+    def zero_state(self, shape: Shape | None = None, dtype: Any = None) -> dict:
+        shape = self.expected_input_shape() if shape is None else shape
+        dtype = dtype or jnp.result_type(*self.params().values())
+        return {k: jnp.zeros(shape, dtype) for k in self.state_vars}
 
     def init_state(self, input_shape, dtype):
         shape = np.broadcast_shapes(self.expected_input_shape(), tuple(input_shape))
-        return {name: jnp.zeros(shape, dtype) for name in self._state_vars}
+        return self.zero_state(shape, dtype)
 
     def observables(self, state) -> dict:
         return dict(state)
 
-    def _coefficients(self) -> dict:
-        return {}
+    def prepare(self) -> Any:
+        """The discretization's coefficients, once per run (outside the time loop)."""
+        return self.options.discretization.prepare(self, self.options.dt)
 
-    def _advance(self, c: dict, state: dict, x):
-        raise NotImplementedError
+    def integrate(self, coeffs: Any, state: dict, x: Any) -> dict:
+        """One step of input and sub-threshold dynamics: the state before threshold and reset."""
+        if self.options.input_mode == "impulse":
+            state = self.jump(state, x)
+            x = jnp.zeros_like(x)
+        return self.options.discretization.advance(self, coeffs, state, x, self.options.dt)
+
+    def fire(self, state: dict) -> tuple[dict, Any]:
+        """Spike and reset (spiking neurons), or emit `output_var`: `(state, y)`."""
+        if not self.spiking:
+            return state, state[self.output_var]
+        z = self.options.surrogate(self.threshold(state))
+        zr = jax.lax.stop_gradient(z) if self.options.detach_reset else z
+        return self.reset(state, zr), z
+
+    def advance(self, coeffs: Any, state: dict, x: Any) -> tuple[dict, Any]:
+        return self.fire(self.integrate(coeffs, state, x))
 
     def step(self, state, x):
-        return self._advance(self._coefficients(), state, x)
+        return self.advance(self.prepare(), state, x)
 
     def run_sequence(self, state, xs, record=False, execution=None):
-        c = self._coefficients()  # computed once, outside the time loop
-        if execution is not None and execution.associative_scan and self.linear:
+        c = self.prepare()  # computed once, outside the time loop
+        if execution is not None and execution.associative_scan and self.linear and not (
+            self.spiking
+        ):
             states = self._associative(c, state, xs)
-            ys = states["v"]
+            ys = states[self.output_var]
             return jax.tree.map(lambda a: a[-1], states), ys, (states if record else None)
 
         def body(carry, x):
-            carry, y = self._advance(c, carry, x)
+            carry, y = self.advance(c, carry, x)
             return carry, (y, carry if record else None)
 
         state, (ys, trace) = scan(body, state, xs, execution)
         return state, ys, trace
 
     def _associative(self, c, state, xs):
-        """All states of a reset-free (affine) neuron at once: s[k+1] = A s[k] + B[k], with A
+        """All states of a reset-free linear neuron at once: s[k+1] = A s[k] + B[k], with A
         and B read off the node's own step, combined by `lax.associative_scan`. A is a small
-        (at most 2 x 2) matrix per neuron, so the combine is written out elementwise."""
-        names = self._state_vars
+        (n x n, n = len(state_vars)) matrix per neuron, so the combine is written out
+        elementwise."""
+        names = self.state_vars
         zero = jax.tree.map(jnp.zeros_like, state)
         x0 = jnp.zeros_like(xs[0])
 
         def update(s, x):
-            return self._advance(c, s, x)[0]
+            return self.integrate(c, s, x)
 
         base = update(zero, x0)
         # A[i][j]: response of variable i to a unit of variable j (per neuron; constant in time).
@@ -135,33 +229,64 @@ class _Neuron(Primitive):
         return {ni: S[i] for i, ni in enumerate(names)}
 
 
-def _integrate(v, r, x, options: Options):
-    """`dv/dt = r I`: `v + dt r x` for a held current (Euler and exact agree), `v + r x` for an
-    impulse."""
-    if options.input_mode == "impulse":
-        return v + r * x
-    return v + options.dt * r * x
+def register_neuron(cls: type[Neuron], nir_cls: type) -> type[Neuron]:
+    """Register a neuron module and its NIR node type in both directions: import reads every
+    field of `cls.parameters` from the NIR node (kept exactly as given; `cls.nir_defaults` fill
+    omitted ones), export writes them back as keywords of `nir_cls`."""
+
+    def importer(node, ctx: ImportContext):
+        return _from_nir_node(cls, node, ctx)
+
+    def exporter(module):
+        return nir_cls(**{f: np.asarray(getattr(module, f)) for f in cls.parameters})
+
+    nir_to_module.register(nir_cls, importer)
+    module_to_nir.register(cls, exporter)
+    return cls
 
 
-class I(_Neuron):  # noqa: E742 - NIR's name
+def _from_nir_node(cls, node, ctx: ImportContext):
+    raw = {f: getattr(node, f, None) for f in cls.parameters}
+    given = [np.shape(v) for v in raw.values() if v is not None]
+    params = {}
+    for field, constraint in cls.parameters.items():
+        value = raw[field]
+        if value is None and field in cls.nir_defaults:
+            shape = np.broadcast_shapes(*given) if given else ()
+            value = np.full(shape, cls.nir_defaults[field], np.float64)
+        params[field] = as_param(value, field, ctx.name, ctx.dtype,
+                                 positive=constraint == "positive")
+    try:
+        np.broadcast_shapes(*(tuple(p.shape) for p in params.values()))
+    except ValueError:
+        shapes = {f: tuple(p.shape) for f, p in params.items()}
+        raise ValueError(
+            f"node {ctx.name!r} ({cls.__name__}): parameter shapes {shapes} do not agree; every "
+            "per-neuron parameter must have the same shape."
+        ) from None
+    return cls(**params, options=ctx.options)
+
+
+# --------------------------------------------------------------------------------- NIR's six
+class I(Neuron):  # noqa: E742 - NIR's name
     r"""Integrator, `dv/dt = r I(t)`; the output is v.
 
-    Discrete update: `v <- v + dt r x` (current input; exact for a held current) or
-    `v <- v + r x` (impulse input).
+    Discrete update: `v <- v + dt r x` (current input; Euler and exact agree) or `v <- v + r x`
+    (impulse input).
 
     **Arguments:** `r` (per neuron), `options`. **Returns:** v, with the input's shape.
     """
 
     r: Float[Array, ...]
-    _fields: ClassVar[tuple[str, ...]] = ("r",)
-    linear: ClassVar[bool] = True
+    parameters: ClassVar = {"r": "real"}
+    state_vars: ClassVar = ("v",)
+    spiking: ClassVar = False
 
-    def _advance(self, c, state, x):
-        v = _integrate(state["v"], self.r, x, self.options)
-        return {"v": v}, v
+    def vector_field(self, state, u):
+        return {"v": self.r * u}
 
 
-class IF(_Neuron):
+class IF(Neuron):
     r"""Integrate-and-fire, `dv/dt = r I(t)`; spike `z = H(v - v_threshold)`, then reset.
 
     Discrete update: `v <- v + dt r x` (current) or `v + r x` (impulse); `z = [v > v_threshold]`;
@@ -174,27 +299,24 @@ class IF(_Neuron):
     r: Float[Array, ...]
     v_threshold: Float[Array, ...]
     v_reset: Float[Array, ...]
-    _fields: ClassVar[tuple[str, ...]] = ("r", "v_threshold", "v_reset")
+    parameters: ClassVar = {"r": "real", "v_threshold": "real", "v_reset": "real"}
+    state_vars: ClassVar = ("v",)
+    spiking: ClassVar = True
+    nir_defaults: ClassVar = {"v_reset": 0.0}
 
-    def _advance(self, c, state, x):
-        v = _integrate(state["v"], self.r, x, self.options)
-        z, v = _spike_and_reset(v, self.v_threshold, self.v_reset, self.options)
-        return {"v": v}, z
+    def vector_field(self, state, u):
+        return {"v": self.r * u}
 
-
-def _leaky_input(v, x, r, tau, v_leak, options: Options):
-    """The target of the relaxation and the voltage after an input impulse."""
-    if options.input_mode == "impulse":
-        return v + r * x / tau, v_leak
-    return v, v_leak + r * x
+    def threshold(self, state):
+        return state["v"] - self.v_threshold
 
 
-class LI(_Neuron):
+class LI(Neuron):
     r"""Leaky integrator, `tau dv/dt = (v_leak - v) + r I(t)`; the output is v.
 
     Discrete update, with `v_inf = v_leak + r x`: Euler `v <- v + dt/tau (v_inf - v)`; exact
-    `v <- v_inf + (v - v_inf) exp(-dt/tau)`. With impulse input, first `v <- v + r x / tau`, then
-    the same relaxation towards `v_leak`.
+    `v <- v + (1 - exp(-dt/tau)) (v_inf - v)`. With impulse input, first `v <- v + r x / tau`,
+    then the same relaxation towards `v_leak`.
 
     **Arguments:** `tau` (s, > 0), `r`, `v_leak` (per neuron), `options`.
     **Returns:** v, with the input's shape.
@@ -203,19 +325,15 @@ class LI(_Neuron):
     tau: Float[Array, ...]
     r: Float[Array, ...]
     v_leak: Float[Array, ...]
-    _fields: ClassVar[tuple[str, ...]] = ("tau", "r", "v_leak")
-    linear: ClassVar[bool] = True
+    parameters: ClassVar = {"tau": "positive", "r": "real", "v_leak": "real"}
+    state_vars: ClassVar = ("v",)
+    spiking: ClassVar = False
 
-    def _coefficients(self):
-        return {"a": self.options.dt / self.tau, "d": jnp.exp(-self.options.dt / self.tau)}
-
-    def _advance(self, c, state, x):
-        v, target = _leaky_input(state["v"], x, self.r, self.tau, self.v_leak, self.options)
-        v = _relax(v, target, c["a"], c["d"], self.options)
-        return {"v": v}, v
+    def vector_field(self, state, u):
+        return {"v": (self.v_leak - state["v"] + self.r * u) / self.tau}
 
 
-class LIF(_Neuron):
+class LIF(Neuron):
     r"""Leaky integrate-and-fire, `tau dv/dt = (v_leak - v) + r I(t)`; spike
     `z = H(v - v_threshold)`, then reset.
 
@@ -232,49 +350,27 @@ class LIF(_Neuron):
     v_leak: Float[Array, ...]
     v_threshold: Float[Array, ...]
     v_reset: Float[Array, ...]
-    _fields: ClassVar[tuple[str, ...]] = ("tau", "r", "v_leak", "v_threshold", "v_reset")
+    parameters: ClassVar = {"tau": "positive", "r": "real", "v_leak": "real",
+                            "v_threshold": "real", "v_reset": "real"}
+    state_vars: ClassVar = ("v",)
+    spiking: ClassVar = True
+    nir_defaults: ClassVar = {"v_reset": 0.0}
 
-    def _coefficients(self):
-        return {"a": self.options.dt / self.tau, "d": jnp.exp(-self.options.dt / self.tau)}
+    def vector_field(self, state, u):
+        return {"v": (self.v_leak - state["v"] + self.r * u) / self.tau}
 
-    def _advance(self, c, state, x):
-        v, target = _leaky_input(state["v"], x, self.r, self.tau, self.v_leak, self.options)
-        v = _relax(v, target, c["a"], c["d"], self.options)
-        z, v = _spike_and_reset(v, self.v_threshold, self.v_reset, self.options)
-        return {"v": v}, z
-
-
-def _cuba_coefficients(tau_syn, tau_mem, dt):
-    ds, dm = jnp.exp(-dt / tau_syn), jnp.exp(-dt / tau_mem)
-    # Response of v to a unit of decaying current I: tau_syn / (tau_syn - tau_mem) (ds - dm),
-    # whose limit for tau_syn = tau_mem is (dt / tau_mem) dm.
-    diff = tau_syn - tau_mem
-    close = jnp.abs(diff) <= 1e-6 * tau_mem
-    safe = jnp.where(close, 1.0, diff)
-    k = jnp.where(close, dt / tau_mem * dm, tau_syn / safe * (ds - dm))
-    return {"as": dt / tau_syn, "am": dt / tau_mem, "ds": ds, "dm": dm, "k": k}
+    def threshold(self, state):
+        return state["v"] - self.v_threshold
 
 
-def _cuba_advance(c, state, x, tau_syn, r, v_leak, w_in, options: Options):
-    i, v = state["I"], state["v"]
-    if options.input_mode == "impulse":
-        i, i_inf = i + w_in * x / tau_syn, jnp.zeros_like(i)
-    else:
-        i_inf = w_in * x
-    if options.discretization == "exact":
-        i_new = i_inf + (i - i_inf) * c["ds"]
-        v_inf = v_leak + r * i_inf
-        v_new = v_inf + (v - v_inf) * c["dm"] + r * (i - i_inf) * c["k"]
-    elif options.cuba_order == "current_first":
-        i_new = i + c["as"] * (i_inf - i)
-        v_new = v + c["am"] * (v_leak - v + r * i_new)
-    else:
-        v_new = v + c["am"] * (v_leak - v + r * i)
-        i_new = i + c["as"] * (i_inf - i)
-    return i_new, v_new
+def _cuba_field(m, state, u):
+    return {
+        "I": (m.w_in * u - state["I"]) / m.tau_syn,
+        "v": (m.v_leak - state["v"] + m.r * state["I"]) / m.tau_mem,
+    }
 
 
-class CubaLI(_Neuron):
+class CubaLI(Neuron):
     r"""Current-based leaky integrator: `tau_syn dI/dt = -I + w_in S(t)`,
     `tau_mem dv/dt = (v_leak - v) + r I`; the output is v.
 
@@ -292,21 +388,17 @@ class CubaLI(_Neuron):
     r: Float[Array, ...]
     v_leak: Float[Array, ...]
     w_in: Float[Array, ...]
-    _state_vars: ClassVar[tuple[str, ...]] = ("I", "v")
-    _fields: ClassVar[tuple[str, ...]] = ("tau_syn", "tau_mem", "r", "v_leak", "w_in")
-    linear: ClassVar[bool] = True
+    parameters: ClassVar = {"tau_syn": "positive", "tau_mem": "positive", "r": "real",
+                            "v_leak": "real", "w_in": "real"}
+    state_vars: ClassVar = ("I", "v")
+    spiking: ClassVar = False
+    nir_defaults: ClassVar = {"w_in": 1.0}
 
-    def _coefficients(self):
-        return _cuba_coefficients(self.tau_syn, self.tau_mem, self.options.dt)
-
-    def _advance(self, c, state, x):
-        i, v = _cuba_advance(
-            c, state, x, self.tau_syn, self.r, self.v_leak, self.w_in, self.options
-        )
-        return {"I": i, "v": v}, v
+    def vector_field(self, state, u):
+        return _cuba_field(self, state, u)
 
 
-class CubaLIF(_Neuron):
+class CubaLIF(Neuron):
     r"""Current-based leaky integrate-and-fire: `tau_syn dI/dt = -I + w_in S(t)`,
     `tau_mem dv/dt = (v_leak - v) + r I`; spike `z = H(v - v_threshold)`, then reset of v.
 
@@ -324,53 +416,20 @@ class CubaLIF(_Neuron):
     v_threshold: Float[Array, ...]
     v_reset: Float[Array, ...]
     w_in: Float[Array, ...]
-    _state_vars: ClassVar[tuple[str, ...]] = ("I", "v")
-    _fields: ClassVar[tuple[str, ...]] = (
-        "tau_syn", "tau_mem", "r", "v_leak", "v_threshold", "v_reset", "w_in",
-    )
+    parameters: ClassVar = {"tau_syn": "positive", "tau_mem": "positive", "r": "real",
+                            "v_leak": "real", "v_threshold": "real", "v_reset": "real",
+                            "w_in": "real"}
+    state_vars: ClassVar = ("I", "v")
+    spiking: ClassVar = True
+    nir_defaults: ClassVar = {"v_reset": 0.0, "w_in": 1.0}
 
-    def _coefficients(self):
-        return _cuba_coefficients(self.tau_syn, self.tau_mem, self.options.dt)
+    def vector_field(self, state, u):
+        return _cuba_field(self, state, u)
 
-    def _advance(self, c, state, x):
-        i, v = _cuba_advance(
-            c, state, x, self.tau_syn, self.r, self.v_leak, self.w_in, self.options
-        )
-        z, v = _spike_and_reset(v, self.v_threshold, self.v_reset, self.options)
-        return {"I": i, "v": v}, z
-
-
-_POSITIVE = {"tau", "tau_syn", "tau_mem"}
-
-
-def _convert(cls, node, ctx: ImportContext):
-    params = {}
-    for field in cls._fields:
-        value = getattr(node, field, None)
-        if value is None and field == "v_reset":  # NIR's default reset potential is 0
-            value = np.zeros_like(np.asarray(node.v_threshold, dtype=np.float64))
-        if value is None and field == "w_in":  # NIR's default input weight is 1
-            value = np.ones_like(np.asarray(node.v_leak, dtype=np.float64))
-        params[field] = as_param(value, field, ctx.name, ctx.dtype, positive=field in _POSITIVE)
-    try:
-        np.broadcast_shapes(*(tuple(p.shape) for p in params.values()))
-    except ValueError:
-        shapes = {f: tuple(p.shape) for f, p in params.items()}
-        raise ValueError(
-            f"node {ctx.name!r} ({cls.__name__}): parameter shapes {shapes} do not agree; every "
-            "per-neuron parameter must have the same shape."
-        ) from None
-    return cls(**params, options=ctx.options)
+    def threshold(self, state):
+        return state["v"] - self.v_threshold
 
 
 for _cls, _nir_cls in ((I, nir.I), (IF, nir.IF), (LI, nir.LI), (LIF, nir.LIF),
                        (CubaLI, nir.CubaLI), (CubaLIF, nir.CubaLIF)):
-
-    def _importer(node, ctx: ImportContext, _cls=_cls):
-        return _convert(_cls, node, ctx)
-
-    def _exporter(module, _nir_cls=_nir_cls):
-        return _nir_cls(**{f: np.asarray(getattr(module, f)) for f in module._fields})
-
-    nir_to_module.register(_nir_cls, _importer)
-    module_to_nir.register(_cls, _exporter)
+    register_neuron(_cls, _nir_cls)

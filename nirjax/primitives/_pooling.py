@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 import equinox as eqx
 import jax
 import nir
@@ -41,6 +43,7 @@ class SumPool2d(_Pool2d):
 
     **Arguments:** `kernel_size`, `stride`, `padding`, each (height, width).
     """
+    linear: ClassVar[bool] = True
 
     def _pool(self, x):
         return self._sum(x)

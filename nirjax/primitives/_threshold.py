@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from typing import ClassVar
 
 import equinox as eqx
@@ -37,6 +38,12 @@ class Threshold(Primitive):
 
     def expected_input_shape(self) -> Shape:
         return tuple(self.threshold.shape)
+
+    def options_or(self, default):
+        return default.replace(surrogate=self.surrogate)
+
+    def with_options(self, options):
+        return dataclasses.replace(self, surrogate=options.surrogate)
 
 
 @nir_to_module.register
