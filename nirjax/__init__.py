@@ -55,6 +55,7 @@ __version__ = "0.1.0"
 _LAZY = {  # continuous time and the fidelity report: diffrax is imported on first use
     "simulate_continuous": "_continuous", "run_method": "_continuous",
     "ContinuousResult": "_continuous", "compare": "_compare", "FidelityReport": "_compare",
+    "match_spikes": "_compare", "trains_from_grid": "_compare", "trains_from_times": "_compare",
 }
 
 
