@@ -22,7 +22,7 @@ from ._registry import (
     module_to_nir as module_to_nir,
     nir_to_module as nir_to_module,
 )
-from ._simulate import simulate as simulate, simulate_hdf5 as simulate_hdf5
+from ._simulate import batched as batched, simulate as simulate, simulate_hdf5 as simulate_hdf5
 from ._surrogate import (
     SURROGATES as SURROGATES,
     Surrogate as Surrogate,

@@ -8,6 +8,8 @@ Every `.py` file is parsed with `ast` and checked for
 - private attributes reached through the package, `nirjax._x.y`;
 - a private module named as a string (`python -m nirjax._cli`, `importlib.import_module`);
 - in `benchmarks/` and `examples/`: any use of `sys.path` or `site.addsitedir`.
+
+And `nirjax.batched`, the one padded batch runner the others share.
 """
 
 from __future__ import annotations
@@ -16,7 +18,12 @@ import ast
 import pathlib
 import re
 
+import jax
+import jax.numpy as jnp
+import numpy as np
 import pytest
+
+import nirjax
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 PACKAGES = ("nirjax", "training")
@@ -142,3 +149,62 @@ doc = "see training._mismatch for details"
     assert violations("training/mod.py") == [
         "training/mod.py:3: from nirjax._cli import ... (a private module)"
     ]
+
+
+# ------------------------------------------------------------------- nirjax.batched
+# The one padded batch runner that nirjax.simulate, training.predict and training's evaluation
+# share.
+
+
+def test_batched_pads_the_last_batch_so_one_compilation_serves_all():
+
+    traces, seen = [], []
+
+    @jax.jit
+    def fn(batch):
+        traces.append(1)  # runs only while tracing
+        x, y = batch
+        return {"sum": jnp.sum(x, axis=1) + y, "x": x}
+
+    def record(batch):
+        seen.append(np.asarray(batch[1]))
+        return fn(batch)
+
+    x = np.arange(30, dtype=np.float32).reshape(10, 3)
+    y = np.arange(10, dtype=np.float32)
+    out = nirjax.batched(record, (x, y), batch_size=4)
+    assert len(traces) == 1
+    np.testing.assert_array_equal(out["sum"], x.sum(axis=1) + y)
+    np.testing.assert_array_equal(out["x"], x)
+    assert isinstance(out["x"], np.ndarray)
+    # batches of 4: the last one holds samples 8, 9 and repeats 9 (a valid sample) as padding
+    assert [list(s) for s in seen] == [[0, 1, 2, 3], [4, 5, 6, 7], [8, 9, 9, 9]]
+    # JAX arrays work the same way
+    out_jax = nirjax.batched(fn, (jnp.asarray(x), jnp.asarray(y)), batch_size=4)
+    np.testing.assert_array_equal(out_jax["sum"], out["sum"])
+
+
+def test_batched_sizes():
+
+    shapes = []
+
+    def fn(x):
+        shapes.append(x.shape[0])
+        return x * 2
+
+    x = np.arange(10.0)
+    np.testing.assert_array_equal(nirjax.batched(fn, x, batch_size=4, multiple_of=3), 2 * x)
+    assert shapes == [6, 6, 6]  # 4 samples each (2 for the last), padded to a multiple of 3
+    shapes.clear()
+    np.testing.assert_array_equal(nirjax.batched(fn, x, batch_size=64), 2 * x)
+    assert shapes == [10]  # never larger than the data
+
+
+def test_batched_errors():
+
+    with pytest.raises(ValueError, match="share their leading"):
+        nirjax.batched(lambda b: b, (np.zeros(3), np.zeros(4)), batch_size=2)
+    with pytest.raises(ValueError, match="no samples"):
+        nirjax.batched(lambda b: b, np.zeros((0, 2)), batch_size=2)
+    with pytest.raises(ValueError, match="batch_size and multiple_of must be >= 1"):
+        nirjax.batched(lambda b: b, np.zeros(3), batch_size=0)

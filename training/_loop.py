@@ -303,22 +303,15 @@ class _Trainer:
 
     def evaluate(self, params, base, data: SpikeDataset, targets: np.ndarray) -> dict:
         n = len(data)
-        bs = min(self.config.eval_batch_size, n)
-        losses, correct = [], []
-        for start in range(0, n, bs):
-            x = data.inputs[start : start + bs]
-            y = targets[start : start + bs]
-            m = len(x)
-            if m < bs:  # pad to one shape: no recompilation for the last batch
-                x = np.concatenate([x, np.repeat(x[-1:], bs - m, axis=0)])
-                y = np.concatenate([y, np.repeat(y[-1:], bs - m, axis=0)])
-            lo, co = self.eval_batch(params, base, jnp.asarray(x), jnp.asarray(y))
-            losses.append(np.asarray(lo)[:m])
-            correct.append(np.asarray(co)[:m])
-        result = {"loss": float(np.mean(np.concatenate(losses)))}
+        losses, correct = nirjax.batched(  # padded batches: one compilation for all
+            lambda batch: self.eval_batch(params, base, *map(jnp.asarray, batch)),
+            (data.inputs, targets),
+            self.config.eval_batch_size,
+        )
+        result = {"loss": float(np.mean(losses))}
         if self.correct_fn is not None:
             # a count over n, so that every path computes the identical number
-            result["accuracy"] = int(np.sum(np.concatenate(correct) > 0)) / n
+            result["accuracy"] = int(np.sum(correct > 0)) / n
         return result
 
 
@@ -623,19 +616,10 @@ def _run_batch(graph, x):
 
 
 def predict(graph: nirjax.Graph, inputs: np.ndarray, *, batch_size: int = 256) -> np.ndarray:
-    """Run `graph` on inputs `(N, T, ...)` in fixed-size (padded) jit-compiled batches;
-    returns outputs `(N, T, ...)`."""
-    run = _run_batch
-    n = len(inputs)
-    bs = min(batch_size, n)
-    outs = []
-    for start in range(0, n, bs):
-        x = np.asarray(inputs[start : start + bs])
-        m = len(x)
-        if m < bs:
-            x = np.concatenate([x, np.repeat(x[-1:], bs - m, axis=0)])
-        outs.append(np.asarray(run(graph, jnp.asarray(x)))[:m])
-    return np.concatenate(outs)
+    """Run `graph` on inputs `(N, T, ...)` in fixed-size (padded) jit-compiled batches
+    (`nirjax.batched`); returns outputs `(N, T, ...)`."""
+    inputs = inputs if hasattr(inputs, "shape") else np.asarray(inputs)
+    return nirjax.batched(lambda x: _run_batch(graph, jnp.asarray(x)), inputs, batch_size)
 
 
 def evaluate(
