@@ -36,8 +36,6 @@ import numpy as np
 from tqdm import tqdm
 
 import nirjax
-from nirjax._compare import _trains_from_grid, _trains_from_times, match_spikes
-from nirjax._continuous import simulate_continuous, with_discretization
 
 DT = 1e-4
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -101,7 +99,7 @@ def timed(fn, repeats, label):
 def spike_errors(ref_trains, trains, window):
     errs, matched = [], 0
     for a, b in zip(ref_trains, trains):
-        pairs = match_spikes(a, b, window)
+        pairs = nirjax.match_spikes(a, b, window)
         matched += len(pairs)
         errs += [abs(a[i] - b[j]) for i, j in pairs]
     n_ref, n = sum(map(len, ref_trains)), sum(map(len, trains))
@@ -116,15 +114,15 @@ def spike_errors(ref_trains, trains, window):
 
 def experiment(name, graph, xs, node, repeats):
     xs = jnp.asarray(xs)
-    sim = eqx.filter_jit(lambda g, x: simulate_continuous(g, x, input_kind="current"))
+    sim = eqx.filter_jit(lambda g, x: nirjax.simulate_continuous(g, x, input_kind="current"))
     ref, t_ref = timed(lambda: sim(graph, xs), repeats, f"{name} diffrax")
-    ref_trains = _trains_from_times(np.asarray(ref.spike_times[node]))
+    ref_trains = nirjax.trains_from_times(np.asarray(ref.spike_times[node]))
     result = {"diffrax": {"timing": t_ref, "spikes": int(sum(map(len, ref_trains)))}}
     run = eqx.filter_jit(lambda g, x: g.run(x, record=(node,)).record[node]["output"])
     for method in ("euler", "exact"):
-        g = with_discretization(graph, method)
+        g = graph.with_options(discretization=method)
         z, t = timed(lambda g=g: run(g, xs), repeats, f"{name} {method}")
-        trains = _trains_from_grid(np.asarray(z), DT, 0.0)
+        trains = nirjax.trains_from_grid(np.asarray(z), DT, 0.0)
         result[method] = {"timing": t, **spike_errors(ref_trains, trains, 10 * DT)}
     return result
 
@@ -139,8 +137,8 @@ def convergence(seconds=0.2, dts=(1e-4, 1e-5, 1e-6)):
     for key in ("w_in", "w_rec"):
         g.nodes[key] = nir.Linear(weight=np.asarray(g.nodes[key].weight) * 1e-4)
     ref_graph = nirjax.from_nir(g, dt=DT, input_mode="impulse")
-    ref = simulate_continuous(ref_graph, jnp.asarray(xs), input_kind="spikes")
-    ref_trains = _trains_from_times(np.asarray(ref.spike_times["lif"]))
+    ref = nirjax.simulate_continuous(ref_graph, jnp.asarray(xs), input_kind="spikes")
+    ref_trains = nirjax.trains_from_times(np.asarray(ref.spike_times["lif"]))
     run = eqx.filter_jit(lambda m, x: m.run(x, record=("lif",)).record["lif"]["output"])
     rows = []
     for dt in tqdm(dts, desc="convergence", leave=False):
@@ -151,7 +149,7 @@ def convergence(seconds=0.2, dts=(1e-4, 1e-5, 1e-6)):
             m = nirjax.from_nir(g, dt=dt, input_mode="impulse", discretization=method)
             z = np.asarray(run(m, jnp.asarray(x)))
             rows.append({"dt": dt, "method": method,
-                         **spike_errors(ref_trains, _trains_from_grid(z, dt, 0.0), 1e-3)})
+                         **spike_errors(ref_trains, nirjax.trains_from_grid(z, dt, 0.0), 1e-3)})
     return {"seconds": seconds, "ref_spikes": int(sum(map(len, ref_trains))), "rows": rows}
 
 

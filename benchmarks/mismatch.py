@@ -1,6 +1,6 @@
 """Benchmark: fitting hardware mismatch (issue 7).
 
-Two measurements, each on a simulated chip (`training._mismatch.simulate_chip`) with known
+Two measurements, each on a simulated chip (`training.simulate_chip`) with known
 Gaussian mismatch, fitted from the nominal graph by `fit_mismatch`:
 
 1. `layer`: 64 CubaLIF neurons behind an Affine layer driven by 100 rate-modulated Poisson spike
@@ -31,16 +31,8 @@ import jax
 import nir
 import numpy as np
 
-sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
-
-import nirjax  # noqa: E402
-from training._losses import van_rossum_distance  # noqa: E402
-from training._mismatch import (  # noqa: E402
-    fit_mismatch,
-    relative_errors,
-    simulate,
-    simulate_chip,
-)
+import nirjax
+import training
 
 DT = 1e-4
 PARAMS = ("tau_syn", "tau_mem", "r", "v_threshold")
@@ -106,15 +98,15 @@ def medians(errors: dict) -> dict:
 def bench_layer(steps: int, lr: float, seed: int) -> dict:
     graph = layer_graph()
     x = poisson_inputs(1, 3000, 100, seed=1)
-    chip = simulate_chip(graph, inputs=x, mismatch=0.2, noise=0.01, params=PARAMS,
-                         record=["lif"], seed=seed)
+    chip = training.simulate_chip(graph, inputs=x, mismatch=0.2, noise=0.01, params=PARAMS,
+                                  record=["lif"], seed=seed)
     counts = chip.recordings["lif"]["output"].sum(axis=(0, 1))
     t0, c0 = time.perf_counter(), time.process_time()
-    fitted, report = fit_mismatch(graph, chip.recordings, inputs=x, params=PARAMS, steps=steps,
-                                  lr=lr, progress=True)
+    fitted, report = training.fit_mismatch(graph, chip.recordings, inputs=x, params=PARAMS,
+                                           steps=steps, lr=lr, progress=True)
     wall, cpu = time.perf_counter() - t0, time.process_time() - c0
-    before = medians(relative_errors(graph, chip.graph, PARAMS))
-    after = medians(relative_errors(fitted, chip.graph, PARAMS))
+    before = medians(training.relative_errors(graph, chip.graph, PARAMS))
+    after = medians(training.relative_errors(fitted, chip.graph, PARAMS))
     coverage = {}
     for name, p in report.params.items():
         node, field = name.rsplit(".", 1)
@@ -138,21 +130,22 @@ def bench_spikes(steps: int, lr: float, seed: int, fit_params, tau_vr: float) ->
     graph = two_layer_graph()
     x = poisson_inputs(4, 3000, 50, seed=1)
     x_test = poisson_inputs(4, 3000, 50, seed=2)
-    chip = simulate_chip(graph, inputs=x, mismatch=0.2, params=PARAMS, record=["lif2"],
-                         observables=("output",), seed=seed)
-    test_rec = simulate(chip.graph, x_test, ["lif2"])["lif2"]["output"]
+    chip = training.simulate_chip(graph, inputs=x, mismatch=0.2, params=PARAMS, record=["lif2"],
+                                  observables=("output",), seed=seed)
+    test_rec = training.simulate(chip.graph, x_test, ["lif2"])["lif2"]["output"]
     rec = chip.recordings["lif2"]["output"]
 
     def distance(g, xs, target):
-        out = simulate(g, xs, ["lif2"])["lif2"]["output"]
+        out = training.simulate(g, xs, ["lif2"])["lif2"]["output"]
         return float(np.mean([
-            van_rossum_distance(out[i], target[i], tau=tau_vr, dt=DT) for i in range(len(out))
+            training.van_rossum_distance(out[i], target[i], tau=tau_vr, dt=DT)
+            for i in range(len(out))
         ]))
 
     t0 = time.perf_counter()
-    fitted, report = fit_mismatch(graph, chip.recordings, inputs=x, params=fit_params,
-                                  loss="van_rossum", van_rossum_tau=tau_vr, steps=steps, lr=lr,
-                                  uncertainty=False, progress=True)
+    fitted, report = training.fit_mismatch(graph, chip.recordings, inputs=x, params=fit_params,
+                                           loss="van_rossum", van_rossum_tau=tau_vr, steps=steps,
+                                           lr=lr, uncertainty=False, progress=True)
     wall = time.perf_counter() - t0
     print(report.summary())
     return {
@@ -161,8 +154,10 @@ def bench_spikes(steps: int, lr: float, seed: int, fit_params, tau_vr: float) ->
         "output_spikes_per_neuron_median": float(np.median(rec.sum(axis=(0, 1)))),
         "silent_output_neurons": int(np.sum(rec.sum(axis=(0, 1)) == 0)),
         "fit_steps": steps, "lr": lr, "van_rossum_tau": tau_vr, "fit_seconds": wall,
-        "median_rel_error_before": medians(relative_errors(graph, chip.graph, fit_params)),
-        "median_rel_error_after": medians(relative_errors(fitted, chip.graph, fit_params)),
+        "median_rel_error_before": medians(
+            training.relative_errors(graph, chip.graph, fit_params)),
+        "median_rel_error_after": medians(
+            training.relative_errors(fitted, chip.graph, fit_params)),
         "van_rossum_before": distance(graph, x, rec),
         "van_rossum_after": distance(fitted, x, rec),
         "van_rossum_heldout_before": distance(graph, x_test, test_rec),

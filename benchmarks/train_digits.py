@@ -61,7 +61,7 @@ def main() -> int:
     args = parser.parse_args()
 
     out = args.keep or tempfile.mkdtemp(prefix="nirjax-train-bench-")
-    cmd = [sys.executable, "-m", "nirjax._cli", "train", "--out", out, "--no-resume", *args.extra]
+    cmd = [sys.executable, "-m", "nirjax", "train", "--out", out, "--no-resume", *args.extra]
     print("running:", " ".join(cmd[2:]), flush=True)
     t0 = time.perf_counter()
     proc = subprocess.run(cmd, capture_output=True, text=True)

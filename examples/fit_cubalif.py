@@ -25,11 +25,8 @@ import sys
 import nir
 import numpy as np
 
-sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
-
-import nirjax  # noqa: E402
-from training._mismatch import fit_mismatch, relative_errors, simulate, simulate_chip  # noqa: E402
-from training._mismatch_plot import plot_fit  # noqa: E402
+import nirjax
+import training
 
 DT = 1e-4
 PARAMS = ("tau_syn", "tau_mem", "r", "v_threshold")
@@ -76,20 +73,21 @@ def main(argv=None) -> int:
     # 2. the chip: known mismatch, noisy recording written in the NIR data format
     recording_path = os.path.join(args.out, "recording.h5")
     x = poisson(1, 3000, 100, seed=1)
-    chip = simulate_chip(nominal, inputs=x, mismatch=0.2, noise=0.01, params=PARAMS,
-                         record=["lif"], seed=3, path=recording_path)
+    chip = training.simulate_chip(nominal, inputs=x, mismatch=0.2, noise=0.01, params=PARAMS,
+                                  record=["lif"], seed=3, path=recording_path)
 
     # 3. fit from the nominal graph and the recording file (it holds the inputs too)
-    fitted, report = fit_mismatch(nominal_path, recording_path, params=PARAMS,
-                                  steps=args.steps, lr=0.15)
+    fitted, report = training.fit_mismatch(nominal_path, recording_path, params=PARAMS,
+                                           steps=args.steps, lr=0.15)
     print(report.summary())
     nirjax.write(os.path.join(args.out, "calibrated.nir"), fitted)
-    sims = {"nominal": simulate(nominal, x, ["lif"]), "fitted": simulate(fitted, x, ["lif"])}
-    plot_fit(os.path.join(args.out, "fit.png"), chip.recordings, sims, dt=DT)
+    sims = {"nominal": training.simulate(nominal, x, ["lif"]),
+            "fitted": training.simulate(fitted, x, ["lif"])}
+    training.plot_fit(os.path.join(args.out, "fit.png"), chip.recordings, sims, dt=DT)
 
     # 4. against the truth
-    before = relative_errors(nominal, chip.graph, PARAMS)
-    after = relative_errors(fitted, chip.graph, PARAMS)
+    before = training.relative_errors(nominal, chip.graph, PARAMS)
+    after = training.relative_errors(fitted, chip.graph, PARAMS)
     print("\nmedian relative error vs the chip's true parameters")
     for name in after:
         print(f"  {name:16s} {100 * np.median(before[name]):6.2f} % -> "

@@ -22,12 +22,8 @@ import sys
 import nir
 import numpy as np
 
-sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
-
-import nirjax  # noqa: E402
-from training._losses import van_rossum_distance  # noqa: E402
-from training._mismatch import fit_mismatch, relative_errors, simulate, simulate_chip  # noqa: E402
-from training._mismatch_plot import plot_fit  # noqa: E402
+import nirjax
+import training
 
 DT = 1e-4
 PARAMS = ("tau_syn", "tau_mem", "r", "v_threshold")
@@ -68,8 +64,8 @@ def poisson(samples: int, steps: int, n: int, seed: int) -> np.ndarray:
 
 
 def distance(graph, xs, target) -> float:
-    out = simulate(graph, xs, ["lif2"])["lif2"]["output"]
-    return float(np.mean([van_rossum_distance(o, t, tau=TAU_VR, dt=DT)
+    out = training.simulate(graph, xs, ["lif2"])["lif2"]["output"]
+    return float(np.mean([training.van_rossum_distance(o, t, tau=TAU_VR, dt=DT)
                           for o, t in zip(out, target)]))
 
 
@@ -82,23 +78,24 @@ def main(argv=None) -> int:
 
     nominal = nominal_graph()
     x, x_test = poisson(4, 3000, 50, seed=1), poisson(4, 3000, 50, seed=2)
-    chip = simulate_chip(nominal, inputs=x, mismatch=0.2, params=PARAMS, record=["lif2"],
-                         observables=("output",), seed=3,
-                         path=os.path.join(args.out, "recording.h5"))
+    chip = training.simulate_chip(nominal, inputs=x, mismatch=0.2, params=PARAMS, record=["lif2"],
+                                  observables=("output",), seed=3,
+                                  path=os.path.join(args.out, "recording.h5"))
     recorded = chip.recordings["lif2"]["output"]
-    recorded_test = simulate(chip.graph, x_test, ["lif2"])["lif2"]["output"]
+    recorded_test = training.simulate(chip.graph, x_test, ["lif2"])["lif2"]["output"]
 
-    fitted, report = fit_mismatch(nominal, chip.recordings, inputs=x, params=PARAMS,
-                                  loss="van_rossum", van_rossum_tau=TAU_VR, steps=args.steps,
-                                  lr=0.02, uncertainty=False)
+    fitted, report = training.fit_mismatch(nominal, chip.recordings, inputs=x, params=PARAMS,
+                                           loss="van_rossum", van_rossum_tau=TAU_VR,
+                                           steps=args.steps, lr=0.02, uncertainty=False)
     print(report.summary())
     nirjax.write(os.path.join(args.out, "calibrated.nir"), fitted)
-    sims = {"nominal": simulate(nominal, x[:1], ["lif2"]),
-            "fitted": simulate(fitted, x[:1], ["lif2"])}
-    plot_fit(os.path.join(args.out, "fit.png"), {"lif2": {"output": recorded[:1]}}, sims, dt=DT)
+    sims = {"nominal": training.simulate(nominal, x[:1], ["lif2"]),
+            "fitted": training.simulate(fitted, x[:1], ["lif2"])}
+    training.plot_fit(os.path.join(args.out, "fit.png"), {"lif2": {"output": recorded[:1]}}, sims,
+                      dt=DT)
 
-    before = relative_errors(nominal, chip.graph, PARAMS)
-    after = relative_errors(fitted, chip.graph, PARAMS)
+    before = training.relative_errors(nominal, chip.graph, PARAMS)
+    after = training.relative_errors(fitted, chip.graph, PARAMS)
     print("\nmedian relative error vs the chip's true parameters")
     for name in after:
         print(f"  {name:17s} {100 * np.median(before[name]):6.2f} % -> "

@@ -29,7 +29,7 @@ from ._registry import (
     module_to_nir as module_to_nir,
     nir_to_module as nir_to_module,
 )
-from ._simulate import simulate as simulate, simulate_hdf5 as simulate_hdf5
+from ._simulate import batched as batched, simulate as simulate, simulate_hdf5 as simulate_hdf5
 from ._surrogate import (
     SURROGATES as SURROGATES,
     Surrogate as Surrogate,
@@ -64,6 +64,7 @@ __version__ = "0.1.0"
 _LAZY = {  # continuous time and the fidelity report: diffrax is imported on first use
     "simulate_continuous": "_continuous", "run_method": "_continuous",
     "ContinuousResult": "_continuous", "compare": "_compare", "FidelityReport": "_compare",
+    "match_spikes": "_compare", "trains_from_grid": "_compare", "trains_from_times": "_compare",
 }
 
 

@@ -77,14 +77,26 @@ def match_spikes(ref: np.ndarray, other: np.ndarray, window: float) -> list[tupl
     return pairs[::-1]
 
 
-def _trains_from_times(times: np.ndarray) -> list[np.ndarray]:
-    """`(*shape, K)` inf-padded times -> one sorted array per neuron (flattened order)."""
+def trains_from_times(times: np.ndarray) -> list[np.ndarray]:
+    """Spike trains from event times, as `simulate_continuous` gives them
+    (`ContinuousResult.spike_times[node]`).
+
+    **Arguments:** `times`: `(*shape, K)` spike times in seconds, padded with `inf`.
+
+    **Returns:** one sorted array of times per neuron, in flattened (C) order.
+    """
     flat = times.reshape(-1, times.shape[-1])
     return [np.sort(row[np.isfinite(row)]) for row in flat]
 
 
-def _trains_from_grid(spikes: np.ndarray, dt: float, shift: float) -> list[np.ndarray]:
-    """`(T, *shape)` spike counts on the grid -> times `k dt + shift` per neuron."""
+def trains_from_grid(spikes: np.ndarray, dt: float, shift: float) -> list[np.ndarray]:
+    """Spike trains from a discrete run: a spike in step `k` is at `k dt + shift`.
+
+    **Arguments:** `spikes`: `(T, *shape)` spike counts per step (a count of 2 gives two
+    spikes at the same time); `dt` the step and `shift` the time offset, in seconds.
+
+    **Returns:** one sorted array of times per neuron, in flattened (C) order.
+    """
     flat = spikes.reshape(spikes.shape[0], -1)
     trains = []
     for col in flat.T:
@@ -216,7 +228,7 @@ class FidelityReport:
                 ax_v.plot(t[: len(v)], np.asarray(v).reshape(len(v), -1)[:, neuron], label=method,
                           **styles.get(method, {}))
         if node in self.spiking:
-            times = _trains_from_times(np.asarray(self.reference.spike_times[node]))[neuron]
+            times = trains_from_times(np.asarray(self.reference.spike_times[node]))[neuron]
             for s in times:
                 ax_v.axvline(s, color="black", alpha=0.15, lw=0.8)
         ax_v.set_xlabel("time (s)")
@@ -228,7 +240,7 @@ class FidelityReport:
         offset = 0
         ticks, labels = [], []
         for n in self.spiking:
-            ref_trains = _trains_from_times(np.asarray(self.reference.spike_times[n]))[:max_raster]
+            ref_trains = trains_from_times(np.asarray(self.reference.spike_times[n]))[:max_raster]
             per = {"diffrax": ref_trains}
             for method, run in self.runs.items():
                 if n in run and "trains" in run[n]:
@@ -295,7 +307,7 @@ def _read_recording(recording, neurons, shapes, dt, T, shift, sample) -> dict:
                 else:
                     grid = np.asarray(o.data)[sample].astype(float)
                     _check_grid(n, key, o.dt, dt, grid.shape[-1], size)
-                    entry["trains"] = _trains_from_grid(grid, dt, shift)
+                    entry["trains"] = trains_from_grid(grid, dt, shift)
                 break
         for key in _VOLTAGE_KEYS:
             if key in obs:
@@ -394,7 +406,7 @@ def compare(
         for n in net.neurons:
             entry = {"v": rec[n]["v"]}
             if n in net.spiking:
-                entry["trains"] = _trains_from_grid(rec[n]["output"], dt, time_shift)
+                entry["trains"] = trains_from_grid(rec[n]["output"], dt, time_shift)
             runs[m][n] = entry
     if recording is not None:
         runs["recording"] = _read_recording(recording, net.neurons, shapes, dt, T, time_shift,
@@ -407,7 +419,7 @@ def compare(
         for n in net.neurons:
             if n not in run:
                 continue
-            ref_trains = (_trains_from_times(ref.spike_times[n]) if n in net.spiking else [])
+            ref_trains = (trains_from_times(ref.spike_times[n]) if n in net.spiking else [])
             trains = run[n].get("trains")
             v = run[n].get("v")
             row, errors = _score(method, n, ref_trains if trains is not None else [],

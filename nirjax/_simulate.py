@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import equinox as eqx
@@ -16,6 +16,72 @@ from tqdm.auto import tqdm
 
 from ._atomic import atomic_path
 from ._graph import Graph, RunResult
+
+
+def _batch_rows(n: int, batch_size: int, multiple_of: int = 1) -> tuple[int, list[range]]:
+    """The fixed padded size and the rows of each batch for `n` samples in batches of at most
+    `batch_size` (never more than `n`), the size rounded up to a multiple of `multiple_of`."""
+    if n < 1:
+        raise ValueError(f"batched: no samples (the leading axis has length {n}).")
+    if batch_size < 1 or multiple_of < 1:
+        raise ValueError(
+            f"batched: batch_size and multiple_of must be >= 1, got {batch_size}, {multiple_of}."
+        )
+    step = min(batch_size, n)
+    size = -(-step // multiple_of) * multiple_of
+    return size, [range(b0, min(b0 + step, n)) for b0 in range(0, n, step)]
+
+
+def _pad(tree: Any, size: int) -> Any:
+    """Pad every leaf along axis 0 to `size` by repeating its last sample (a padded sample is
+    a valid one, so it can trigger no check the real ones do not)."""
+
+    def pad(a):
+        m = a.shape[0]
+        if m == size:
+            return a
+        xp = jnp if isinstance(a, jax.Array) else np
+        return xp.concatenate([a, xp.repeat(a[-1:], size - m, axis=0)])
+
+    return jax.tree.map(pad, tree)
+
+
+def batched(fn: Callable[[Any], Any], xs: Any, batch_size: int, *, multiple_of: int = 1) -> Any:
+    """Apply `fn` to `xs` in batches of one fixed size, so one compilation of `fn` serves them
+    all.
+
+    **Arguments:**
+
+    - `fn`: takes a batch (the structure of `xs`, every leaf with `size` samples on axis 0) and
+      returns a pytree of arrays whose axis 0 is the same batch (one entry per sample).
+    - `xs`: a pytree of arrays (numpy, JAX, or anything sliceable with `.shape`) sharing the
+      leading sample axis `N`.
+    - `batch_size`: samples per call; `size = min(batch_size, N)`, rounded up to a multiple of
+      `multiple_of` (e.g. the number of devices a batch is sharded across). The last batch is
+      padded to `size` by repeating its last sample.
+
+    **Returns:** `fn`'s outputs for the `N` samples, padding removed, concatenated along axis 0
+    as numpy arrays.
+
+        losses = jax.jit(jax.vmap(loss))  # (x, y) -> per-sample loss
+        out = nirjax.batched(lambda batch: losses(*batch), (inputs, labels), batch_size=256)
+    """
+    leaves = jax.tree.leaves(xs)
+    sizes = {int(a.shape[0]) for a in leaves}
+    if not leaves:
+        raise ValueError("batched: xs holds no arrays.")
+    if len(sizes) != 1:
+        raise ValueError(
+            "batched: the arrays of xs must share their leading (sample) axis, got shapes "
+            f"{[tuple(a.shape) for a in leaves]}."
+        )
+    size, batches = _batch_rows(sizes.pop(), int(batch_size), int(multiple_of))
+    outs = []
+    for rows in batches:
+        batch = jax.tree.map(lambda a, r=rows: a[r.start : r.stop], xs)
+        m = len(rows)
+        outs.append(jax.tree.map(lambda a, m=m: np.asarray(a[:m]), fn(_pad(batch, size))))
+    return jax.tree.map(lambda *a: np.concatenate(a, axis=0), *outs)
 
 
 def _as_dict(graph: Graph, xs: Any) -> dict[str, Any]:
@@ -60,8 +126,8 @@ def _init_states(graph: Graph, n: int):
 
 
 class _Runner:
-    """Runs batches of a fixed size, padded to a multiple of the device count and sharded along
-    the batch axis, so each batch size compiles once."""
+    """Runs a batch whose size is a multiple of the device count (see `batched`), sharded along
+    the batch axis."""
 
     def __init__(self, graph: Graph, devices, record):
         self.graph = graph
@@ -72,22 +138,11 @@ class _Runner:
         mesh = Mesh(np.array(self.devices), ("batch",))
         self.sharding = NamedSharding(mesh, PartitionSpec("batch"))
 
-    def padded(self, n: int) -> int:
-        d = len(self.devices)
-        return -(-n // d) * d
-
-    def __call__(self, state, xs: dict, n: int):
-        size = self.padded(n)
-        if size != n:
-            pad = lambda a: jnp.concatenate(  # noqa: E731
-                [a, jnp.zeros((size - n,) + a.shape[1:], a.dtype)]
-            )
-            xs, state = jax.tree.map(pad, xs), jax.tree.map(pad, state)
+    def __call__(self, state, xs: dict):
         if len(self.devices) > 1:
             xs = jax.device_put(xs, self.sharding)
             state = jax.device_put(state, self.sharding)
-        res = _run_batch(self.graph, state, xs, self.record)
-        return jax.tree.map(lambda a: a[:n], res)
+        return _run_batch(self.graph, state, xs, self.record)
 
 
 def simulate(
@@ -130,35 +185,27 @@ def simulate(
             f"simulate: batch_size and time_chunk must be >= 1, got {batch_size}, {time_chunk}."
         )
     runner = _Runner(graph, devices, record)
-    outputs, states, records = [], [], []
     total = -(-B // batch_size) * -(-T // time_chunk)
     with tqdm(total=total, disable=not progress, desc="simulate", unit="chunk") as bar:
-        for b0 in range(0, B, batch_size):
-            n = min(batch_size, B - b0)
-            st = (
-                _init_states(graph, n)
-                if state is None
-                else jax.tree.map(lambda a: jnp.asarray(a[b0 : b0 + n]), state)
-            )
+
+        def run_batch(batch):
+            chunk_xs, st = batch
+            if st is None:
+                st = _init_states(graph, len(next(iter(chunk_xs.values()))))
+            st = jax.tree.map(jnp.asarray, st)
             outs, recs = [], []
             for t0 in range(0, T, time_chunk):
-                chunk = {
-                    k: jnp.asarray(v[b0 : b0 + n, t0 : t0 + time_chunk], graph.dtype)
-                    for k, v in xs.items()
-                }
-                res = runner(st, chunk, n)
+                chunk = {k: jnp.asarray(v[:, t0 : t0 + time_chunk], graph.dtype)
+                         for k, v in chunk_xs.items()}
+                res = runner(st, chunk)
                 st = res.state
                 outs.append(jax.tree.map(np.asarray, res.output))
                 recs.append(jax.tree.map(np.asarray, res.record))
                 bar.update()
             cat = lambda *a: np.concatenate(a, axis=1)  # noqa: E731
-            outputs.append(jax.tree.map(cat, *outs))
-            records.append(jax.tree.map(cat, *recs))
-            states.append(jax.tree.map(np.asarray, st))
-    cat0 = lambda *a: np.concatenate(a, axis=0)  # noqa: E731
-    return RunResult(
-        jax.tree.map(cat0, *outputs), jax.tree.map(cat0, *states), jax.tree.map(cat0, *records)
-    )
+            return RunResult(jax.tree.map(cat, *outs), st, jax.tree.map(cat, *recs))
+
+        return batched(run_batch, (xs, state), batch_size, multiple_of=len(runner.devices))
 
 
 def simulate_hdf5(
@@ -198,21 +245,23 @@ def simulate_hdf5(
             for k, s in out_shapes.items()
         }
         time_chunk = T if time_chunk is None else int(time_chunk)
-        total = -(-B // batch_size) * -(-T // time_chunk)
+        # batched's rows and padding, by hand: each chunk is read from the file only when due
+        size, batches = _batch_rows(B, int(batch_size), len(runner.devices))
+        total = len(batches) * -(-T // time_chunk)
         with tqdm(total=total, disable=not progress, desc="simulate", unit="chunk") as bar:
-            for b0 in range(0, B, batch_size):
-                n = min(batch_size, B - b0)
-                st = _init_states(graph, n)
+            for rows in batches:
+                b0, b1 = rows.start, rows.stop
+                st = _init_states(graph, size)
                 for t0 in range(0, T, time_chunk):
                     t1 = min(T, t0 + time_chunk)
-                    chunk = {k: jnp.asarray(d[b0 : b0 + n, t0:t1], graph.dtype)
-                             for k, d in data.items()}
-                    res = runner(st, chunk, n)
+                    chunk = _pad({k: jnp.asarray(d[b0:b1, t0:t1], graph.dtype)
+                                  for k, d in data.items()}, size)
+                    res = runner(st, chunk)
                     st = res.state
                     out = res.output if isinstance(res.output, dict) else {
                         graph.outputs[0]: res.output}
                     for k, v in out.items():
-                        dsets[k][b0 : b0 + n, t0:t1] = np.asarray(v)
+                        dsets[k][b0:b1, t0:t1] = np.asarray(v)[: b1 - b0]
                     bar.update()
 
 

@@ -13,7 +13,7 @@ from helpers import CONFORMANCE, paper_lif_graph
 
 import nirjax
 from nirjax._cli import main
-from nirjax._compare import compare, match_spikes
+from nirjax import compare, match_spikes
 
 DT = 1e-4
 
@@ -43,6 +43,19 @@ def test_match_spikes_is_order_preserving_and_windowed():
     assert match_spikes(ref, np.array([]), 1.0) == []
     # never crossing: 2.0 -> 1.9 and 3.0 -> 2.9 rather than 2.0 -> 2.9
     assert match_spikes(np.array([2.0, 3.0]), np.array([1.9, 2.9]), 1.0) == [(0, 0), (1, 1)]
+
+
+def test_spike_trains_from_grid_and_from_times():
+    """The public converters that compare (and benchmarks/continuous.py) match spikes with."""
+    grid = np.zeros((5, 2, 2))
+    grid[1, 0, 1] = 1.0
+    grid[3, 0, 1] = 2.0  # two spikes in one step: two equal times
+    grid[4, 1, 0] = 1.0
+    trains = nirjax.trains_from_grid(grid, dt=0.5, shift=0.25)
+    expected = [[], [0.75, 1.75, 1.75], [2.25], []]  # flattened (C) neuron order
+    assert [list(t) for t in trains] == expected
+    times = np.array([[[0.3, np.inf], [0.2, 0.1]]])  # (1, 2, K=2), inf-padded, unsorted
+    assert [list(t) for t in nirjax.trains_from_times(times)] == [[0.3], [0.1, 0.2]]
 
 
 def _recording(path, spikes_grid, v_grid):

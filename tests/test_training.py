@@ -353,17 +353,101 @@ def test_checkpoint_resumes_exactly(tiny_data, tmp_path):
     straight = training.fit(g, tr, te, config=cfg, progress=False)
     out = tmp_path / "run"
     first = training.fit(g, tr, te, config=cfg, out_dir=out, progress=False, stop_after=1)
-    assert len(first.history) == 1 and (out / "checkpoint.npz").exists()
+    assert len(first.history) == 1 and (out / "checkpoint.eqx").exists()
     assert first.traces == 0  # reused the compiled step of the first run
     resumed = training.fit(g, tr, te, config=cfg, out_dir=out, progress=False)
     assert [h["epoch"] for h in resumed.history] == [1, 2]
     for k in straight.params:
         np.testing.assert_array_equal(np.asarray(resumed.params[k]), np.asarray(straight.params[k]))
     assert resumed.history[1]["val_loss"] == straight.history[1]["val_loss"]
+    timing = ("seconds", "train_seconds")
+    for h_resumed, h_straight in zip(resumed.history, straight.history):
+        assert {k: v for k, v in h_resumed.items() if k not in timing} == {
+            k: v for k, v in h_straight.items() if k not in timing
+        }
     log = json.loads((out / "metrics.json").read_text())
     assert [h["epoch"] for h in log["history"]] == [1, 2]
     with pytest.raises(ValueError, match="other settings"):
         training.fit(g, tr, te, config=training.TrainConfig(epochs=3), out_dir=out, progress=False)
+
+
+def test_checkpoint_round_trips_every_leaf_bit_for_bit(tmp_path):
+    import optax
+
+    from training._loop import _load_checkpoint, _save_checkpoint
+
+    params = {"w": jnp.asarray(np.random.default_rng(0).normal(size=(3, 4)), jnp.float32)}
+    opt = optax.chain(optax.clip_by_global_norm(1.0), optax.adam(1e-3))
+    opt_state = opt.init(params)
+    with jax.numpy_dtype_promotion("standard"):  # optax's bias correction mixes float and int32
+        updates, opt_state = opt.update(params, opt_state, params)
+    state = (optax.apply_updates(params, updates), opt_state, params)
+    meta = {"epoch": 3, "best_score": 0.1 + 0.2, "history": [{"loss": 1 / 3}], "fingerprint": {}}
+    path = str(tmp_path / "checkpoint.eqx")
+    _save_checkpoint(path, state, meta)
+    zeros = jax.tree.map(jnp.zeros_like, state)
+    loaded, loaded_meta = _load_checkpoint(path, zeros, {})
+    assert loaded_meta == meta
+    assert jax.tree.structure(loaded) == jax.tree.structure(state)
+    for a, b in zip(jax.tree.leaves(loaded), jax.tree.leaves(state)):
+        assert a.dtype == b.dtype
+        np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
+    assert os.listdir(tmp_path) == ["checkpoint.eqx"]  # no temporary file left behind
+
+
+@pytest.mark.parametrize(
+    "damage, message",
+    [
+        (lambda b: b"", "the file is empty"),
+        (lambda b: b"PK\x03\x04 garbage" * 20, "does not start with the nirjax checkpoint header"),
+        (lambda b: b[: b.index(b"\n") + 10], "metadata line is cut off"),
+        (lambda b: b[: b.index(b"\n", b.index(b"\n") + 1) + 1], "arrays are cut off"),
+        (lambda b: b[: len(b) // 2], "arrays are cut off"),
+        (lambda b: b[:-1], "arrays are cut off"),
+        (lambda b: b + b"\x93NUMPY more", "holds more arrays"),
+    ],
+    ids=["empty", "garbage", "cut-in-metadata", "no-arrays", "cut-in-half", "last-byte", "extra"],
+)
+def test_a_damaged_checkpoint_is_a_clear_error(tiny_data, tmp_path, damage, message):
+    tr, te = tiny_data
+    cfg = training.TrainConfig(epochs=2, batch_size=32, lr=5e-3, seed=3)
+    g = _small_graph(readout="li")
+    out = tmp_path / "run"
+    training.fit(g, tr, te, config=cfg, out_dir=out, progress=False, stop_after=1)
+    ckpt = out / "checkpoint.eqx"
+    ckpt.write_bytes(damage(ckpt.read_bytes()))
+    with pytest.raises(ValueError, match=message) as info:
+        training.fit(g, tr, te, config=cfg, out_dir=out, progress=False)
+    text = str(info.value)
+    assert str(ckpt) in text and "delete it" in text and "--no-resume" in text
+    assert "\n" not in text  # one line: the command line prints the first line only
+    # resume=False ignores it and writes a good one
+    fresh = training.fit(g, tr, te, config=cfg, out_dir=out, progress=False, resume=False,
+                         stop_after=1)
+    again = training.fit(g, tr, te, config=cfg, out_dir=out, progress=False)
+    assert [h["epoch"] for h in again.history] == [1, 2]
+    assert again.history[0] == fresh.history[0]
+
+
+def test_cli_train_names_a_damaged_checkpoint(tmp_path, capsys):
+    from nirjax._cli import main
+
+    out = tmp_path / "cli"
+    out.mkdir()
+    (out / "checkpoint.eqx").write_bytes(b"")
+    args = ["train", "--epochs", "1", "--hidden", "8", "--steps", "4", "--batch-size", "32",
+            "--limit", "64", "--out", str(out), "--no-progress"]
+    assert main(args) == 2
+    err = capsys.readouterr().err
+    assert str(out / "checkpoint.eqx") in err and "--no-resume" in err
+    assert "Traceback" not in err
+
+
+def test_an_old_npz_checkpoint_is_not_silently_ignored(tiny_data, tmp_path):
+    tr, _ = tiny_data
+    (tmp_path / "checkpoint.npz").write_bytes(b"old")
+    with pytest.raises(ValueError, match=r"checkpoint\.npz: a checkpoint in the \.npz format"):
+        training.fit(_small_graph(), tr, out_dir=tmp_path, progress=False)
 
 
 def test_fit_rejects_mismatched_data(tiny_data):

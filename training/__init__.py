@@ -50,9 +50,11 @@ from ._mismatch import (
     perturb as perturb,
     read_recording as read_recording,
     relative_errors as relative_errors,
+    simulate as simulate,
     simulate_chip as simulate_chip,
     write_recording as write_recording,
 )
+from ._mismatch_plot import plot_fit as plot_fit
 from ._models import feedforward_snn as feedforward_snn
 from ._params import (
     DEFAULT_TRAINABLE as DEFAULT_TRAINABLE,

@@ -7,7 +7,7 @@ split, and writes into the output folder:
 - `model.nir`: the trained graph (`nirjax.write`, with dt and the options in its metadata);
 - `metrics.json`: the configuration, per-epoch curves, test accuracy, timing;
 - `training.png`: loss / accuracy curves and one test sample's spike rasters;
-- `checkpoint.npz`: the resumable training state.
+- `checkpoint.eqx`: the resumable training state.
 """
 
 from __future__ import annotations

@@ -16,7 +16,6 @@ Then $\theta \leftarrow \theta + \mathrm{optax\ update}(\nabla_\theta L)$.
 from __future__ import annotations
 
 import dataclasses
-import io
 import json
 import os
 import time
@@ -45,7 +44,8 @@ from ._params import DEFAULT_TRAINABLE, apply_params, init_params, select_traina
 __all__ = ["TrainConfig", "FitResult", "fit", "evaluate", "predict", "LOSSES", "default_loss"]
 
 LOSSES = ("counts", "membrane_max", "membrane_last", "membrane_mean", "mse", "van_rossum")
-CHECKPOINT = "checkpoint.npz"
+CHECKPOINT = "checkpoint.eqx"
+_HEADER = b"nirjax training checkpoint 1\n"
 METRICS = "metrics.json"
 
 
@@ -303,22 +303,15 @@ class _Trainer:
 
     def evaluate(self, params, base, data: SpikeDataset, targets: np.ndarray) -> dict:
         n = len(data)
-        bs = min(self.config.eval_batch_size, n)
-        losses, correct = [], []
-        for start in range(0, n, bs):
-            x = data.inputs[start : start + bs]
-            y = targets[start : start + bs]
-            m = len(x)
-            if m < bs:  # pad to one shape: no recompilation for the last batch
-                x = np.concatenate([x, np.repeat(x[-1:], bs - m, axis=0)])
-                y = np.concatenate([y, np.repeat(y[-1:], bs - m, axis=0)])
-            lo, co = self.eval_batch(params, base, jnp.asarray(x), jnp.asarray(y))
-            losses.append(np.asarray(lo)[:m])
-            correct.append(np.asarray(co)[:m])
-        result = {"loss": float(np.mean(np.concatenate(losses)))}
+        losses, correct = nirjax.batched(  # padded batches: one compilation for all
+            lambda batch: self.eval_batch(params, base, *map(jnp.asarray, batch)),
+            (data.inputs, targets),
+            self.config.eval_batch_size,
+        )
+        result = {"loss": float(np.mean(losses))}
         if self.correct_fn is not None:
             # a count over n, so that every path computes the identical number
-            result["accuracy"] = int(np.sum(np.concatenate(correct) > 0)) / n
+            result["accuracy"] = int(np.sum(correct > 0)) / n
         return result
 
 
@@ -350,35 +343,62 @@ def write_json(path: str, obj: Any) -> None:
 
 
 def _save_checkpoint(path: str, state: tuple, meta: dict) -> None:
-    leaves = jax.tree.leaves(state)
-    buf = io.BytesIO()
-    arrays = {f"leaf{i:05d}": np.asarray(x) for i, x in enumerate(leaves)}
-    arrays["meta"] = np.frombuffer(json.dumps(meta).encode(), dtype=np.uint8)
-    np.savez(buf, **arrays)
-    _atomic_write_bytes(path, buf.getvalue())
+    """One file, written atomically: a header line, `meta` as one line of JSON (epoch, history,
+    best epoch and score, early-stopping counters, the run's fingerprint), then the leaves of
+    `state` = (params, optimizer state, best params) by `eqx.tree_serialise_leaves`."""
+    with atomic_path(path) as tmp, open(tmp, "wb") as f:
+        f.write(_HEADER)
+        f.write(json.dumps(meta).encode() + b"\n")
+        eqx.tree_serialise_leaves(f, state)
+        f.flush()
+        os.fsync(f.fileno())
 
 
-def _load_checkpoint(path: str, template: tuple) -> tuple[tuple, dict]:
-    with np.load(path) as z:
-        meta = json.loads(bytes(z["meta"]).decode())
-        leaves, treedef = jax.tree.flatten(template)
-        names = sorted(k for k in z.files if k.startswith("leaf"))
-        if len(names) != len(leaves):
+def _unreadable(path: str, why: str) -> ValueError:
+    return ValueError(
+        f"{path}: not a readable training checkpoint: {why}. It may be damaged (e.g. by an "
+        "interrupted copy) or come from another program; delete it to start afresh, or pass "
+        "resume=False (--no-resume for nirjax train) to ignore and overwrite it"
+    )
+
+
+def _load_checkpoint(path: str, template: tuple, fingerprint: dict) -> tuple[tuple, dict]:
+    """The `(state, meta)` saved by `_save_checkpoint`, with the leaves of `template`'s
+    structure, shapes and dtypes; a clear `ValueError` naming `path` if the file is empty,
+    truncated or corrupt, or was written with other settings."""
+    with open(path, "rb") as f:
+        head = f.read(len(_HEADER))
+        if head != _HEADER:
+            raise _unreadable(path, "the file is empty" if not head else
+                              "it does not start with the nirjax checkpoint header")
+        line = f.readline()
+        try:
+            meta = json.loads(line)
+        except ValueError:  # JSONDecodeError and UnicodeDecodeError
+            meta = None
+        if not line.endswith(b"\n") or not isinstance(meta, dict):
+            raise _unreadable(path, "its metadata line is cut off or corrupt")
+        if meta.get("fingerprint") != fingerprint:
             raise ValueError(
-                f"{path}: the checkpoint holds {len(names)} arrays but this run has "
-                f"{len(leaves)}; it was written by a different setup. Use another output "
-                "folder or pass resume=False"
+                f"{path}: this checkpoint was written with other settings (config, dataset or "
+                "trainable parameters); use another output folder or resume=False"
             )
-        new = []
-        for name, ref in zip(names, leaves):
-            arr = z[name]
-            if arr.shape != np.shape(ref):
-                raise ValueError(
-                    f"{path}: checkpoint array {name} has shape {arr.shape}, expected "
-                    f"{np.shape(ref)}; use another output folder or resume=False"
-                )
-            new.append(jnp.asarray(arr, dtype=jnp.asarray(ref).dtype))
-    return jax.tree.unflatten(treedef, new), meta
+        try:
+            state = eqx.tree_deserialise_leaves(f, template)
+        except Exception as e:  # noqa: BLE001 - truncated arrays raise many kinds of error
+            leaf = getattr(e, "path", None)  # eqx names the leaf it failed on
+            cause = e
+            while cause.__cause__ is not None:
+                cause = cause.__cause__
+            detail = " ".join(str(cause).split())
+            raise _unreadable(
+                path, "its arrays are cut off or do not fit this run ("
+                + (f"leaf {jax.tree_util.keystr(leaf)}: " if leaf is not None else "")
+                + type(cause).__name__ + (f": {detail})" if detail else ")")
+            ) from None
+        if f.read(1):
+            raise _unreadable(path, "it holds more arrays than this run has")
+    return state, meta
 
 
 def _fingerprint(config: TrainConfig, train: SpikeDataset, trainable) -> dict:
@@ -413,7 +433,7 @@ def fit(
       (accuracy, or loss for regression) are kept and early stopping (`config.patience`)
       watches it.
     - `config`: a `TrainConfig`.
-    - `out_dir`: if given, `checkpoint.npz` (after every epoch, atomic) and `metrics.json` are
+    - `out_dir`: if given, `checkpoint.eqx` (after every epoch, atomic) and `metrics.json` are
       written there, and a run finds its checkpoint and resumes exactly where it stopped
       (`resume=True`): same shuffles, same optimizer state, same result.
     - `progress`: show a tqdm bar with the loss and accuracy.
@@ -467,16 +487,18 @@ def fit(
         "fingerprint": _fingerprint(config, train, trainable),
     }
     ckpt = os.path.join(os.fspath(out_dir), CHECKPOINT) if out_dir is not None else None
-    if ckpt and resume and os.path.exists(ckpt):
-        (params, opt_state, best_params), loaded = _load_checkpoint(
-            ckpt, (params, opt_state, best_params)
-        )
-        if loaded.get("fingerprint") != meta["fingerprint"]:
+    if ckpt and resume:
+        legacy = os.path.join(os.fspath(out_dir), "checkpoint.npz")
+        if not os.path.exists(ckpt) and os.path.exists(legacy):
             raise ValueError(
-                f"{ckpt}: this checkpoint was written with other settings (config, dataset or "
-                "trainable parameters); use another output folder or resume=False"
+                f"{legacy}: a checkpoint in the .npz format of earlier versions, which this one "
+                "does not read; delete it to start afresh, or pass resume=False (--no-resume "
+                "for nirjax train)"
             )
-        meta = loaded
+        if os.path.exists(ckpt):
+            (params, opt_state, best_params), meta = _load_checkpoint(
+                ckpt, (params, opt_state, best_params), meta["fingerprint"]
+            )
 
     xs = jnp.asarray(train.inputs)
     ys = jnp.asarray(targets)
@@ -594,19 +616,10 @@ def _run_batch(graph, x):
 
 
 def predict(graph: nirjax.Graph, inputs: np.ndarray, *, batch_size: int = 256) -> np.ndarray:
-    """Run `graph` on inputs `(N, T, ...)` in fixed-size (padded) jit-compiled batches;
-    returns outputs `(N, T, ...)`."""
-    run = _run_batch
-    n = len(inputs)
-    bs = min(batch_size, n)
-    outs = []
-    for start in range(0, n, bs):
-        x = np.asarray(inputs[start : start + bs])
-        m = len(x)
-        if m < bs:
-            x = np.concatenate([x, np.repeat(x[-1:], bs - m, axis=0)])
-        outs.append(np.asarray(run(graph, jnp.asarray(x)))[:m])
-    return np.concatenate(outs)
+    """Run `graph` on inputs `(N, T, ...)` in fixed-size (padded) jit-compiled batches
+    (`nirjax.batched`); returns outputs `(N, T, ...)`."""
+    inputs = inputs if hasattr(inputs, "shape") else np.asarray(inputs)
+    return nirjax.batched(lambda x: _run_batch(graph, jnp.asarray(x)), inputs, batch_size)
 
 
 def evaluate(
