@@ -16,14 +16,7 @@ import numpy as np
 
 from .._atomic import atomic_path
 from .._cli import UsageError
-
-_OPTIONS = {
-    "reset": ("value", "subtract"),
-    "discretization": ("euler", "exact"),
-    "input_mode": ("current", "impulse"),
-    "cuba_order": ("current_first", "voltage_first"),
-}
-
+from .._options import Options
 
 def add_parser(subparsers) -> None:
     p = subparsers.add_parser(
@@ -39,10 +32,7 @@ def add_parser(subparsers) -> None:
     p.add_argument("--dt", type=float, default=None,
                    help="time step in seconds (default: the one the file records)")
     p.add_argument("--batch-size", type=int, default=32, help="samples per batch (default 32)")
-    for name, choices in _OPTIONS.items():
-        p.add_argument("--" + name.replace("_", "-"), choices=choices, default=None,
-                       help=f"dynamics option (default: recorded in the file, else {choices[0]})")
-    p.add_argument("--surrogate", default=None, help="surrogate family (affects gradients only)")
+    Options.add_arguments(p)
     p.set_defaults(func=run)
 
 
@@ -165,8 +155,7 @@ def run(args) -> int:
     recorded = recorded_options(nir_graph)
     if args.dt is None and "dt" not in recorded:
         raise UsageError(f"{args.file} records no dt: pass --dt (seconds, e.g. --dt 1e-4).")
-    kwargs = {k: getattr(args, k) for k in (*_OPTIONS, "surrogate", "dt")
-              if getattr(args, k) is not None}
+    kwargs = Options.from_arguments(args)
     if "dtype" in recorded:
         dtype = jnp.dtype(recorded["dtype"])
         if dtype == jnp.float64 and not jax.config.jax_enable_x64:
