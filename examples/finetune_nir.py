@@ -32,7 +32,7 @@ def main() -> None:
 
     src = nirjax.read(path)
     # dt: the file's recorded one (files written by nirjax carry it), else 0.1 ms
-    graph = nirjax.from_nir(src, dt=None if "nirjax_dt" in (src.metadata or {}) else 1e-4)
+    graph = nirjax.from_nir(src, dt=None if "dt" in nirjax.recorded_options(src) else 1e-4)
     train, test = training.digits(n_steps=25, seed=0)
     print(f"before: test accuracy {100 * training.evaluate(graph, test)['accuracy']:.2f} %")
 

@@ -45,7 +45,7 @@ def nominal_graph(n_in: int, n: int, seed: int = 0) -> nir.NIRGraph:
             "output": nir.Output(np.array([n])),
         },
         edges=[("input", "fc"), ("fc", "lif"), ("lif", "output")],
-        metadata={"nirjax_dt": DT},
+        metadata={nirjax.Options.metadata_key("dt"): DT},
     )
 
 

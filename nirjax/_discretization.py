@@ -4,11 +4,11 @@ A neuron (`nirjax.Neuron`) states its vector field `f(s, u) = ds/dt` for a state
 per-neuron arrays) and an input current `u`. A discretization turns that into the update over one
 step of `dt` with `u` held constant, the way a diffrax solver steps any term:
 
-- `Euler`: `s <- s + dt f(s, u)`. With `sequential=True` the state variables are updated one
-  after another in the neuron's `state_vars` order, each seeing the already-updated earlier ones
-  (for CubaLI / CubaLIF, I first and v with the new I: snnTorch's Synaptic, the option
-  `cuba_order="current_first"`); with `sequential=False` all from the old state (plain forward
-  Euler, `cuba_order="voltage_first"`). Single-variable neurons are the same either way.
+- `Euler`: `s <- s + dt f(s, u)`. With the option `cuba_order="current_first"` (the default) the
+  state variables are updated one after another in the neuron's `state_vars` order, each seeing
+  the already-updated earlier ones (for CubaLI / CubaLIF, I first and v with the new I:
+  snnTorch's Synaptic); with `"voltage_first"` all from the old state (plain forward Euler).
+  Single-variable neurons are the same either way.
 - `Exact`: the exponential integrator `s <- s + \varphi(A\,dt)\,dt\,f(s, u)`, where `A` is the
   Jacobian of `f` with respect to the state and `\varphi(z) = (e^z - 1)/z` (for a matrix, the
   top-right block of `exp([[A dt, I dt], [0, 0]])`). For a field that is affine in the state
@@ -20,7 +20,9 @@ step of `dt` with `u` held constant, the way a diffrax solver steps any term:
   on the grid.
 
 Register a new discretization with `register_discretization`; `Options(discretization=...)`
-takes its name or an instance.
+takes its name or the registered instance. A file records only the name, so the name must say
+everything: a discretization with settings registers one instance per setting, each with its
+own name.
 """
 
 from __future__ import annotations
@@ -55,9 +57,10 @@ class Discretization(abc.ABC):
     def __eq__(self, other) -> bool:
         if isinstance(other, str):
             return other == self.name
-        return type(other) is type(self) and dataclasses.astuple(self) == dataclasses.astuple(
-            other
-        )
+        if type(other) is not type(self):
+            return False
+        return not dataclasses.is_dataclass(self) or dataclasses.astuple(
+            self) == dataclasses.astuple(other)
 
     def __hash__(self) -> int:
         return hash(self.name)
@@ -72,16 +75,13 @@ def _shaped(new: Any, like: jax.Array) -> jax.Array:
 
 @dataclasses.dataclass(frozen=True, eq=False)
 class Euler(Discretization):
-    """Forward Euler, `s <- s + dt f(s, u)`; `sequential=None` takes the neuron's option
-    `cuba_order` (`"current_first"` is sequential)."""
+    """Forward Euler, `s <- s + dt f(s, u)`, the variables in order under the neuron's option
+    `cuba_order="current_first"` (see the module docstring)."""
 
-    sequential: bool | None = None
     name: ClassVar[str] = "euler"
 
     def advance(self, neuron, coeffs, state, u, dt):
-        sequential = self.sequential
-        if sequential is None:
-            sequential = neuron.options.cuba_order == "current_first"
+        sequential = neuron.options.cuba_order == "current_first"
         if not sequential or len(state) == 1:
             f = neuron.vector_field(state, u)
             return {k: _shaped(state[k] + dt * f[k], state[k]) for k in neuron.state_vars}
@@ -167,6 +167,12 @@ register_discretization(Exact())
 def as_discretization(value: Any) -> Discretization:
     """A `Discretization` from an instance or a registered name."""
     if isinstance(value, Discretization):
+        if DISCRETIZATIONS.get(value.name) != value:
+            raise ValueError(
+                f"discretization: {value!r} is not the one registered as {value.name!r}; "
+                "register it with nirjax.register_discretization (under its own name) so that "
+                "an exported file can name it."
+            )
         return value
     if isinstance(value, str) and value in DISCRETIZATIONS:
         return DISCRETIZATIONS[value]

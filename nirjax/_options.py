@@ -83,6 +83,12 @@ class Options:
                 raise TypeError(f"{f.name}: expected True or False, got {value!r}.")
         object.__setattr__(self, "surrogate", as_surrogate(self.surrogate))
 
+    @staticmethod
+    def metadata_key(name: str) -> str:
+        """The NIR metadata key an option is recorded under (`"nirjax_<name>"`)."""
+        check_names({name: None})
+        return METADATA_PREFIX + name
+
     def replace(self, **changes) -> Options:
         """A copy with some options changed (validated again)."""
         check_names(changes)

@@ -12,8 +12,8 @@ import pytest
 from helpers import CONFORMANCE, paper_lif_graph
 
 import nirjax
-from nirjax._cli import main
 from nirjax import compare, match_spikes
+from nirjax._cli import main
 
 DT = 1e-4
 

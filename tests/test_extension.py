@@ -10,7 +10,6 @@ from __future__ import annotations
 import contextlib
 import io
 
-import jax
 import jax.numpy as jnp
 import nir
 import numpy as np
@@ -20,7 +19,6 @@ import scipy.linalg
 from custom_neurons import (
     AdaptiveLIF,
     AdaptiveLIFNode,
-
     RefractoryLIF,
     RefractoryLIFNode,
     adaptive_node,

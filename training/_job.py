@@ -107,8 +107,8 @@ def load_dataset(spec: JobSpec) -> tuple[SpikeDataset, SpikeDataset]:
 
 
 def _spiking_nodes(graph: nirjax.Graph) -> list[str]:
-    spiking = (nirjax.IF, nirjax.LIF, nirjax.CubaLIF)
-    return [n for n in graph.plan.order if isinstance(graph.nodes[n], spiking)]
+    return [n for n in graph.plan.order
+            if isinstance(graph.nodes[n], nirjax.Neuron) and graph.nodes[n].spiking]
 
 
 def _build_graph(spec: JobSpec, train: SpikeDataset) -> nirjax.Graph:
@@ -117,7 +117,7 @@ def _build_graph(spec: JobSpec, train: SpikeDataset) -> nirjax.Graph:
         if spec.dt is not None:
             kwargs["dt"] = spec.dt
         src = nirjax.read(spec.graph)
-        if spec.dt is None and "nirjax_dt" not in (src.metadata or {}):
+        if spec.dt is None and "dt" not in nirjax.recorded_options(src):
             kwargs["dt"] = 1e-4
         return nirjax.from_nir(src, **kwargs)
     if len(train.input_shape) != 1:

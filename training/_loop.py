@@ -146,14 +146,13 @@ class FitResult:
 
 
 def default_loss(graph: nirjax.Graph) -> str:
-    """`"counts"` if the node feeding the (single) Output spikes (IF, LIF, CubaLIF), else
-    `"membrane_max"`."""
+    """`"counts"` if the nodes feeding the (single) Output spike (a `nirjax.Neuron` with
+    `spiking`), else `"membrane_max"`."""
     (out,) = graph.outputs[:1] or (None,)
     if out is None:
         return "membrane_max"
     srcs = [e.src for e in graph.plan.edges if e.dst == out]
-    spiking = (nirjax.IF, nirjax.LIF, nirjax.CubaLIF)
-    if srcs and all(isinstance(graph.nodes[s], spiking) for s in srcs):
+    if srcs and all(getattr(graph.nodes[s], "spiking", False) for s in srcs):
         return "counts"
     return "membrane_max"
 

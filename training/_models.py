@@ -21,6 +21,8 @@ from collections.abc import Sequence
 import nir
 import numpy as np
 
+import nirjax
+
 __all__ = ["feedforward_snn", "NEURONS", "READOUTS"]
 
 NEURONS = ("lif", "cubalif", "rlif", "rcubalif")
@@ -147,5 +149,6 @@ def feedforward_snn(
     )
     nodes["output"] = nir.Output(output_type=np.array([n_outputs]))
     edges += [(prev, "fc_out"), ("fc_out", "readout"), ("readout", "output")]
-    metadata = {"nirjax_dt": float(dt), "created_by": "training.feedforward_snn"}
+    metadata = {nirjax.Options.metadata_key("dt"): float(dt),
+                "created_by": "training.feedforward_snn"}
     return nir.NIRGraph(nodes=nodes, edges=edges, metadata=metadata, type_check=False)

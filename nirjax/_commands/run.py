@@ -18,6 +18,7 @@ from .._atomic import atomic_path
 from .._cli import UsageError
 from .._options import Options
 
+
 def add_parser(subparsers) -> None:
     p = subparsers.add_parser(
         "run",
