@@ -350,78 +350,28 @@ def _topological(nodes, edges: list[Edge]) -> list[str]:
 
 
 def _components(order: list[str], edges: list[Edge]):
-    """Strongly connected components (Tarjan), listed in topological order of the condensation,
-    members in `order`."""
-    index: dict[str, int] = {}
-    low: dict[str, int] = {}
-    on_stack: set[str] = set()
-    stack: list[str] = []
+    """Strongly connected components (two nodes share one when each reaches the other), in
+    topological order of the condensation with ties broken by the first member's position in
+    `order`; members in `order`."""
+    succ: dict[str, set[str]] = {n: set() for n in order}
+    for e in edges:
+        succ[e.src].add(e.dst)
+    reach = {}
+    for n in order:  # the nodes reachable from n (itself only through a cycle)
+        seen, stack = set(), list(succ[n])
+        while stack:
+            m = stack.pop()
+            if m not in seen:
+                seen.add(m)
+                stack.extend(succ[m])
+        reach[n] = seen
+    comps: list[tuple[str, ...]] = []
     comp_of: dict[str, int] = {}
-    succ: dict[str, list[str]] = {n: [] for n in order}
-    for e in edges:
-        succ[e.src].append(e.dst)
-    counter = 0
-    ncomp = 0
-    for root in order:
-        if root in index:
-            continue
-        work = [(root, iter(succ[root]))]
-        index[root] = low[root] = counter
-        counter += 1
-        stack.append(root)
-        on_stack.add(root)
-        while work:
-            node, it = work[-1]
-            advanced = False
-            for m in it:
-                if m not in index:
-                    index[m] = low[m] = counter
-                    counter += 1
-                    stack.append(m)
-                    on_stack.add(m)
-                    work.append((m, iter(succ[m])))
-                    advanced = True
-                    break
-                if m in on_stack:
-                    low[node] = min(low[node], index[m])
-            if advanced:
-                continue
-            work.pop()
-            if work:
-                parent = work[-1][0]
-                low[parent] = min(low[parent], low[node])
-            if low[node] == index[node]:
-                while True:
-                    m = stack.pop()
-                    on_stack.discard(m)
-                    comp_of[m] = ncomp
-                    if m == node:
-                        break
-                ncomp += 1
-    pos = {n: i for i, n in enumerate(order)}
-    members: dict[int, list[str]] = {}
     for n in order:
-        members.setdefault(comp_of[n], []).append(n)
-    # Condensation order: Kahn on component edges, ties broken by the first member's position.
-    cindeg = dict.fromkeys(members, 0)
-    csucc: dict[int, set[int]] = {c: set() for c in members}
-    self_loop = set()
-    for e in edges:
-        a, b = comp_of[e.src], comp_of[e.dst]
-        if a == b:
-            if e.src == e.dst:
-                self_loop.add(a)
-        elif b not in csucc[a]:
-            csucc[a].add(b)
-            cindeg[b] += 1
-    heap = [(pos[members[c][0]], c) for c, d in cindeg.items() if d == 0]
-    heapq.heapify(heap)
-    result = []
-    while heap:
-        _, c = heapq.heappop(heap)
-        result.append((tuple(members[c]), len(members[c]) > 1 or c in self_loop))
-        for d in csucc[c]:
-            cindeg[d] -= 1
-            if cindeg[d] == 0:
-                heapq.heappush(heap, (pos[members[d][0]], d))
-    return tuple(result)
+        if n not in comp_of:
+            members = tuple(m for m in order if m == n or (m in reach[n] and n in reach[m]))
+            comp_of.update(dict.fromkeys(members, len(comps)))
+            comps.append(members)
+    csucc = {i: sorted({comp_of[m] for n in c for m in succ[n]} - {i}) for i, c in enumerate(comps)}
+    return tuple((comps[i], len(comps[i]) > 1 or comps[i][0] in succ[comps[i][0]])
+                 for i in kahn_order(csucc))

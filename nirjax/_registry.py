@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-import math
 from typing import Any
 
 import jax
@@ -100,10 +99,3 @@ def module_to_nir(module: Any):
         f"nirjax cannot export a {type(module).__name__} to NIR: no converter is registered. "
         "Register one with @nirjax.module_to_nir.register."
     )
-
-
-def finite_positive(value: float, field: str) -> float:
-    value = float(value)
-    if not (math.isfinite(value) and value > 0):
-        raise ValueError(f"{field}: must be a finite number > 0, got {value!r}.")
-    return value
