@@ -91,17 +91,20 @@ class Euler(Discretization):
         return new
 
 
-def jacobian(neuron: Any, state: dict, u: Any) -> list[list[jax.Array]]:
-    """`A[i][j] = d f_i / d s_j` per neuron (elementwise: each neuron's field depends only on its
-    own state), by forward-mode differentiation of the vector field."""
-    names = neuron.state_vars
+def jacobian(fn, state: dict, names: tuple[str, ...]) -> list[list[jax.Array]]:
+    """`A[i][j] = d fn_i / d s_j` per neuron for a map `fn(state) -> dict` that acts on each
+    neuron separately (a vector field, a discrete step), by forward-mode differentiation."""
     rows: dict[str, list] = {k: [] for k in names}
     for j in names:
         tangent = {k: (jnp.ones_like if k == j else jnp.zeros_like)(state[k]) for k in names}
-        _, col = jax.jvp(lambda s: neuron.vector_field(s, u), (state,), (tangent,))
+        _, col = jax.jvp(fn, (state,), (tangent,))
         for i in names:
             rows[i].append(jnp.broadcast_to(col[i], state[i].shape))
     return [rows[i] for i in names]
+
+
+def _field_jacobian(neuron, state, u):
+    return jacobian(lambda s: neuron.vector_field(s, u), state, neuron.state_vars)
 
 
 def phi_dt(A: list[list[jax.Array]], dt: float) -> list[list[jax.Array]]:
@@ -134,10 +137,10 @@ class Exact(Discretization):
         if not neuron.linear:
             return None
         zero = neuron.zero_state()
-        return phi_dt(jacobian(neuron, zero, jnp.zeros(())), dt)
+        return phi_dt(_field_jacobian(neuron, zero, jnp.zeros(())), dt)
 
     def advance(self, neuron, coeffs, state, u, dt):
-        P = coeffs if coeffs is not None else phi_dt(jacobian(neuron, state, u), dt)
+        P = coeffs if coeffs is not None else phi_dt(_field_jacobian(neuron, state, u), dt)
         f = neuron.vector_field(state, u)
         names = neuron.state_vars
         return {

@@ -54,19 +54,24 @@ def as_param(value: Any, field: str, name: str, dtype: Any, *, positive: bool = 
             "Store the parameter as a float array."
         )
     arr = arr.astype(np.float64)
+    check_values(arr, where, positive=positive)
+    return jnp.asarray(arr, dtype=dtype)
+
+
+def check_values(arr: np.ndarray, where: str, *, positive: bool = False) -> None:
+    """A clear error for NaN or infinite values, and for values <= 0 where `positive`."""
     if not np.all(np.isfinite(arr)):
         bad = np.argwhere(~np.isfinite(arr))[:3].tolist()
         raise ValueError(
             f"{where}: contains NaN or infinite values (e.g. at index {bad}). "
-            "Fix the parameter in the source graph."
+            "Pass finite parameters (fix them in the source graph)."
         )
     if positive and not np.all(arr > 0):
         bad = np.argwhere(~(arr > 0))[:3].tolist()
         raise ValueError(
-            f"{where}: must be > 0 everywhere, got {arr.min()} (e.g. at index {bad}). "
+            f"{where}: must be > 0 everywhere, got {arr.min():.6g} (e.g. at index {bad}). "
             "Time constants are in seconds and must be positive."
         )
-    return jnp.asarray(arr, dtype=dtype)
 
 
 def as_int_tuple(value: Any, n: int, field: str, name: str) -> tuple[int, ...]:

@@ -36,9 +36,10 @@ import nir
 import numpy as np
 from jaxtyping import Array, Float
 
+from .._discretization import jacobian
 from .._execution import scan
 from .._options import Options
-from .._registry import ImportContext, as_param, module_to_nir, nir_to_module
+from .._registry import ImportContext, as_param, check_values, module_to_nir, nir_to_module
 from ._base import Primitive, Shape
 
 CONSTRAINTS = ("positive", "real")
@@ -96,19 +97,9 @@ class Neuron(Primitive):
     def __check_init__(self):
         for field, constraint in self.parameters.items():
             value = getattr(self, field)
-            if isinstance(value, jax.core.Tracer):
-                continue
-            arr = np.asarray(value)
-            if not np.all(np.isfinite(arr)):
-                raise ValueError(
-                    f"{type(self).__name__}.{field}: contains NaN or infinite values; pass "
-                    "finite per-neuron parameters."
-                )
-            if constraint == "positive" and not np.all(arr > 0):
-                raise ValueError(
-                    f"{type(self).__name__}.{field}: must be > 0 everywhere, got min "
-                    f"{arr.min():.6g}; time constants are in seconds and must be positive."
-                )
+            if not isinstance(value, jax.core.Tracer):
+                check_values(np.asarray(value, np.float64), f"{type(self).__name__}.{field}",
+                             positive=constraint == "positive")
 
     # ----------------------------------------------------------------- the definition
     def vector_field(self, state: dict, u: Any) -> dict:
@@ -205,15 +196,9 @@ class Neuron(Primitive):
         names = self.state_vars
         zero = jax.tree.map(jnp.zeros_like, state)
         x0 = jnp.zeros_like(xs[0])
-
-        def update(s, x):
-            return self.integrate(c, s, x)
-
-        base = update(zero, x0)
         # A[i][j]: response of variable i to a unit of variable j (per neuron; constant in time).
-        A = [[update({**zero, nj: jnp.ones_like(zero[nj])}, x0)[ni] - base[ni] for nj in names]
-             for ni in names]
-        B = jax.vmap(lambda x: update(zero, x))(xs)
+        A = jacobian(lambda s: self.integrate(c, s, x0), zero, names)
+        B = jax.vmap(lambda x: self.integrate(c, zero, x))(xs)
         B = [B[ni].at[0].add(sum(A[i][j] * state[nj] for j, nj in enumerate(names)))
              for i, ni in enumerate(names)]
         T, n = xs.shape[0], len(names)
