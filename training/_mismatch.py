@@ -237,10 +237,7 @@ def fit_mismatch(
         )
         u0[t.name] = jnp.concatenate([jnp.zeros((1, *t.nominal.shape), dtype), noise])
 
-    def schedule(count):  # cosine decay from lr to lr / 10 (dtype-strict)
-        frac = jnp.minimum(jnp.asarray(count, dtype) / max(steps, 1), 1.0)
-        return lr * (0.1 + 0.45 * (1.0 + jnp.cos(jnp.pi * frac)))
-
+    schedule = optax.cosine_decay_schedule(lr, max(steps, 1), alpha=0.1)  # to lr / 10
     parts = [optax.clip_by_global_norm(clip)] if clip else []
     optimizer = optax.chain(*parts, optax.adam(schedule))
 
