@@ -189,10 +189,10 @@ def fit_mismatch(
       nominal graph, the others at random deviations); the best final loss wins.
     - `steps`, `lr`: Adam steps and learning rate (in the unconstrained variables u).
     - `van_rossum_tau`: the kernel time constant of the van Rossum distance (s).
-    - `polish`: after gradient descent, this many Gauss-Newton iterations on the per-neuron
-      blocks of trace-recorded nodes that are teacher-forced or do not spike (each neuron's step
-      is kept only if it lowers that neuron's residual), and thresholds of forced nodes moved to
-      the middle of their consistent interval. 0 turns it off.
+    - `polish`: after gradient descent, at most this many Levenberg-Marquardt steps on the
+      per-neuron blocks of trace-recorded nodes that are teacher-forced or do not spike (a
+      neuron keeps a step only if it lowers its residual), and thresholds of forced nodes moved
+      to the middle of their consistent interval. 0 turns it off.
     - `uncertainty`: estimate uncertainties (Gauss-Newton / threshold interval / multi-start).
     - `seed`, `progress`: random seed of the starts; show a progress bar.
 

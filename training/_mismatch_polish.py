@@ -1,4 +1,11 @@
-r"""After gradient descent: a Gauss-Newton polish per neuron, and uncertainty estimates.
+r"""After gradient descent: a Levenberg-Marquardt polish per neuron, and uncertainty estimates.
+
+**Polish.** Under teacher forcing (and for non-spiking recorded neurons) neuron i's trace depends
+only on its own parameters (and the per-row gain of its input row), so the least-squares problem
+splits into one small problem per neuron. Each is solved by `optimistix.least_squares` under
+`jax.vmap(..., axis_name="neuron")` over the neurons of a node: every lane gathers all lanes'
+parameters (`lax.all_gather`), the graph runs once for all neurons, and lane i reads neuron i's
+trace; a neuron's Jacobian is one forward-mode pass per parameter array, all neurons at once.
 
 **Uncertainty.** For parameters of a node whose trace is recorded (and per-row gains of the
 weight feeding it): the Gauss-Newton (Fisher) estimate $\sigma^2 [(J^\top J)^{-1}]_{kk}$ per
@@ -9,11 +16,12 @@ consistent thresholds / √12. Otherwise, with `multi_start > 1`, the spread acr
 
 from __future__ import annotations
 
-from typing import Any
+import math
 
 import jax
 import jax.numpy as jnp
 import numpy as np
+import optimistix as optx
 
 from ._mismatch_forcing import threshold_interval
 from ._mismatch_neurons import NEURON_FIELDS, is_neuron, is_spiking
@@ -22,23 +30,18 @@ from ._mismatch_targets import Target, neuron_shape
 from ._paths import get
 
 
-def _feeds_only(graph: Any, src: str, dst: str) -> bool:
+def _feeds_only(graph, src: str, dst: str) -> bool:
     if "/" in src or "/" in dst:
         return False
     out = [e for e in graph.plan.edges if e.src == src]
     return bool(out) and all(e.dst == dst for e in out)
 
 
-def _runner(problem: Problem, xs):
-    return lambda vals: run_samples(problem, vals, xs)
-
-
 def _block(problem: Problem, n: str, skip=()) -> tuple[tuple[int, ...] | None, list[Target]]:
     """The targets whose value for neuron i acts on the trace of neuron i of node n: n's own
     per-neuron parameters and the per-row gains of weights that feed only n."""
     graph = problem.base
-    node = get(graph, n)
-    if not is_neuron(node):
+    if not is_neuron(get(graph, n)):
         return None, []
     shape = neuron_shape(graph, n)
     block = []
@@ -52,15 +55,69 @@ def _block(problem: Problem, n: str, skip=()) -> tuple[tuple[int, ...] | None, l
     return shape, block
 
 
-def _flat_traces(rec_n: dict, keys, n_neurons: int) -> jax.Array:
-    """The traces of one node, every observable stacked: `(K_obs * S * T, n_neurons)`."""
-    return jnp.concatenate([rec_n[k].reshape(-1, n_neurons) for k in keys], axis=0)
+def _per_neuron(problem: Problem, values, xs, n: str, shape, block):
+    """`f(d_i) -> {observable: (S*T,)}`: neuron i's observables of node n as a function of the
+    deviations `d_i` (K,) of its block parameters from nominal, in units of their scale, for
+    `jax.vmap(f, axis_name="neuron")` over the neurons of n (the other parameters at `values`)."""
+    size = int(np.prod(shape))
+
+    def f(d_i):
+        d = jax.lax.all_gather(d_i, "neuron")  # (neurons, K): every lane's deviations
+        new = {t.name: t.nominal + t.scale * d[:, k].reshape(shape) for k, t in enumerate(block)}
+        i = jax.lax.axis_index("neuron")
+        rec = run_samples(problem, {**values, **new}, xs)[n]
+        return {k: v.reshape(-1, size)[:, i] for k, v in rec.items()}
+
+    return f
 
 
-def _tangent(values, name):
-    tangent = {k: jnp.zeros_like(v) for k, v in values.items()}
-    tangent[name] = jnp.ones_like(values[name])
-    return tangent
+def _deviations(values, block) -> jax.Array:
+    """`(neurons, K)`: the block parameters' deviations from nominal in units of their scale."""
+    return jnp.stack([((values[t.name] - t.nominal) / t.scale).reshape(-1) for t in block], -1)
+
+
+def _keep_jacobian(f):
+    """`f(x, args)` whose linearisation in x holds its Jacobian (one forward pass per element of
+    x) rather than all of f's intermediates: what a least-squares solver carries between steps."""
+    g = jax.custom_jvp(f)
+
+    @g.defjvp
+    def _(primals, tangents):
+        (x, args), (dx, _) = primals, tangents
+        jac, y = jax.jacfwd(lambda x: (f(x, args),) * 2, has_aux=True)(x)
+        return y, jax.tree.map(lambda j: j @ dx, jac)
+
+    return g
+
+
+def _polish_node(problem: Problem, values, xs, n: str, shape, block, iterations: int):
+    """At most `iterations` Levenberg-Marquardt steps per neuron of node n (a neuron keeps a step
+    only if it lowers its residual) on the deviations, kept just inside the bounds. Residuals in
+    units of the noise (the initial damping is then small next to J^T J), with the prior's: the
+    deviation over sigma_p, as in the objective."""
+    obs = problem.traces[n]
+    size = int(np.prod(shape))
+    f = _per_neuron(problem, values, xs, n, shape, block)
+    dtype = block[0].nominal.dtype
+    limit = jnp.asarray([0.999 * t.bound for t in block], dtype)
+    pull = jnp.asarray([0.0 if t.prior is None else 1.0 / t.prior for t in block], dtype)
+    inv_sigma = jnp.asarray(1.0 / math.sqrt(problem.noise2), dtype)
+
+    def residuals(d_i, data_i):
+        d_i = jnp.clip(d_i, -limit, limit)
+        out = f(d_i)
+        return (jnp.concatenate([out[k] for k in obs]) - data_i) * inv_sigma, pull * d_i
+
+    fn, solver = _keep_jacobian(residuals), optx.LevenbergMarquardt(rtol=1e-8, atol=1e-8)
+
+    def solve(d_i, data_i):  # (the solver's first step evaluates the start)
+        sol = optx.least_squares(fn, solver, d_i, data_i, max_steps=iterations + 1, throw=False)
+        return jnp.clip(sol.value, -limit, limit)
+
+    data = jnp.concatenate([obs[k].reshape(-1, size) for k in obs]).T  # (neurons, R)
+    d = jax.jit(jax.vmap(solve, axis_name="neuron"))(_deviations(values, block), data)
+    new = {t.name: t.nominal + t.scale * d[:, k].reshape(shape) for k, t in enumerate(block)}
+    return {**values, **new}
 
 
 def _recenter_thresholds(problem: Problem, values, rec):
@@ -79,84 +136,18 @@ def _recenter_thresholds(problem: Problem, values, rec):
     return values
 
 
-def _prior_precision(problem: Problem, block) -> np.ndarray:
-    """Per neuron, the diagonal prior precision in the units of the summed squared residual:
-    `noise2 / (scale sigma_p)^2` (zero for parameters without a prior), shape `(n, K)`."""
-    cols = []
-    for t in block:
-        if t.prior is None:
-            cols.append(np.zeros(t.nominal.size))
-        else:
-            scale = np.asarray(t.scale, np.float64).reshape(-1)
-            cols.append(problem.noise2 / (scale * t.prior) ** 2)
-    return np.stack(cols, -1)
-
-
 def polish(problem: Problem, values, xs, iterations: int):
-    """Gauss-Newton iterations on the per-neuron blocks (see `fit_mismatch(polish=...)`)."""
-    run_all = _runner(problem, xs)
-    run = jax.jit(run_all)
-    jvp = jax.jit(lambda v, tg: jax.jvp(run_all, (v,), (tg,))[1])
-    nodes = {}
+    """Levenberg-Marquardt on the per-neuron blocks of the trace-recorded nodes that are forced
+    or do not spike, then forced thresholds to the middle of their consistent interval (see
+    `fit_mismatch(polish=...)`)."""
     for n in problem.traces:
-        node = get(problem.base, n)
-        if n in problem.forcing or not is_spiking(node):
+        if n in problem.forcing or not is_spiking(get(problem.base, n)):
             shape, block = _block(problem, n, skip={problem.thresholds.get(n)})
             if block:
-                nodes[n] = (shape, block)
-    values = dict(values)
-
-    def residuals(rec):
-        out = {}
-        for n, (shape, _) in nodes.items():
-            obs = problem.traces[n]
-            size = int(np.prod(shape))
-            model = _flat_traces(rec[n], obs, size)
-            data = _flat_traces(obs, obs, size)
-            out[n] = np.asarray(model - data, np.float64)
-        return out
-
-    for _ in range(iterations if nodes else 0):
-        rec = run(values)
-        res = residuals(rec)
-        trial = dict(values)
-        for n, (shape, block) in nodes.items():
-            size = int(np.prod(shape))
-            J = np.stack([
-                np.asarray(_flat_traces(jvp(values, _tangent(values, t.name))[n],
-                                        problem.traces[n], size), np.float64)
-                for t in block
-            ], -1)  # (R, n, K)
-            P = _prior_precision(problem, block)  # MAP: the prior's curvature and pull
-            dev = np.stack([
-                (np.asarray(values[t.name], np.float64) - t.nominal).reshape(-1) for t in block
-            ], -1)
-            G = np.einsum("rnk,rnl->nkl", J, J) + P[..., None] * np.eye(len(block))
-            g = np.einsum("rnk,rn->nk", J, res[n]) + P * dev
-            damp = 1e-6 * np.einsum("nkk->nk", G)[..., None] * np.eye(len(block))
-            step = -np.linalg.solve(G + damp + 1e-30 * np.eye(len(block)), g[..., None])[..., 0]
-            for k, t in enumerate(block):
-                limit = 0.999 * t.bound * t.scale
-                new = np.asarray(values[t.name], np.float64) + step[:, k].reshape(shape)
-                trial[t.name] = jnp.asarray(
-                    np.clip(new, t.nominal - limit, t.nominal + limit), t.nominal.dtype
-                )
-        new_res = residuals(run(trial))
-        for n, (shape, block) in nodes.items():
-            P = _prior_precision(problem, block)
-
-            def cost(r, vals, P=P, block=block):
-                dev = np.stack([
-                    (np.asarray(vals[t.name], np.float64) - t.nominal).reshape(-1)
-                    for t in block
-                ], -1)
-                return (r**2).sum(0) + (P * dev**2).sum(-1)
-
-            better = (cost(new_res[n], trial) < cost(res[n], values)).reshape(shape)
-            for t in block:
-                values[t.name] = jnp.where(better, trial[t.name], values[t.name])
+                values = _polish_node(problem, values, xs, n, shape, block, iterations)
     if any(name is not None for name in problem.thresholds.values()):
-        values = _recenter_thresholds(problem, values, run(values))
+        rec = jax.jit(lambda v: run_samples(problem, v, xs))(values)
+        values = _recenter_thresholds(problem, values, rec)
     return values
 
 
@@ -167,55 +158,43 @@ def uncertainties(problem: Problem, values, xs, mse: float | None):
     covariance of the other parameters implies at the interval's two ends."""
     unc: dict[str, np.ndarray] = {}
     methods: dict[str, str] = {}
-    forcing = problem.forcing
-    run_all = _runner(problem, xs)
-
     ends = {}  # forced node -> flat (S*T) indices of the interval's ends, per neuron
-    if forcing:
-        rec = jax.jit(run_all)(values)
+    if problem.forcing:
+        rec = jax.jit(lambda v: run_samples(problem, v, xs))(values)
         for n, name in problem.thresholds.items():
             if name is None:
                 continue
-            v_pre, s = np.asarray(rec[n]["v_pre"]), np.asarray(forcing[n]) > 0.5
+            v_pre, s = np.asarray(rec[n]["v_pre"]), np.asarray(problem.forcing[n]) > 0.5
             lo, hi = threshold_interval(v_pre, s)
             width = np.abs(np.asarray(hi) - np.asarray(lo))
             unc[name] = np.where(np.isfinite(width), width / np.sqrt(12.0), np.nan)
             methods[name] = "threshold-interval"
-            flat_v = v_pre.reshape(-1, *v_pre.shape[2:])
-            flat_s = s.reshape(flat_v.shape)
-            ends[n] = (
-                np.argmax(np.where(flat_s, -np.inf, flat_v), axis=0),
-                np.argmin(np.where(flat_s, flat_v, np.inf), axis=0),
-            )
+            flat_v, flat_s = v_pre.reshape(-1, width.size), s.reshape(-1, width.size)
+            ends[n] = (np.argmax(np.where(flat_s, -np.inf, flat_v), axis=0),
+                       np.argmin(np.where(flat_s, flat_v, np.inf), axis=0))
     if mse is None or not problem.traces:
         return unc, methods
     sigma2 = float(mse)
-    jvp = jax.jit(lambda v, tg: jax.jvp(run_all, (v,), (tg,))[1])
     for n, obs in problem.traces.items():
         thr = problem.thresholds.get(n)
         shape, block = _block(problem, n, skip={thr} if n in ends else ())
         if not block:
             continue
-        size = int(np.prod(shape))
-        cols, pre = [], []
-        for t in block:
-            d = jvp(values, _tangent(values, t.name))
-            cols.append(np.asarray(_flat_traces(d[n], obs, size), np.float64))
-            if n in ends:
-                dv = np.asarray(d[n]["v_pre"]).reshape(-1, size)
-                lo_i, hi_i = (e.reshape(-1) for e in ends[n])
-                idx = np.arange(size)
-                pre.append(0.5 * (dv[lo_i, idx] + dv[hi_i, idx]))
-        J = np.stack(cols, -1)  # (R, n, K)
-        G = np.einsum("rnk,rnl->nkl", J, J)  # per neuron (n, K, K)
-        # with a prior: the posterior covariance, sigma^2 (J^T J + sigma^2 / (s sigma_p)^2)^-1
-        prior = _prior_precision(problem, block) * (sigma2 / max(problem.noise2, 1e-30))
-        cov = sigma2 * np.linalg.pinv(G + prior[..., None] * np.eye(len(block)))
+        f = _per_neuron(problem, values, xs, n, shape, block)
+        d = _deviations(values, block)
+        jac = jax.jit(jax.vmap(jax.jacfwd(f), axis_name="neuron"))(d)  # {obs: (n, S*T, K)}
+        J = np.concatenate([np.asarray(jac[k], np.float64) for k in obs], axis=1)
+        # per neuron, the posterior covariance of the deviations sigma^2 (J^T J + P)^-1, with the
+        # prior's precision P = sigma^2 / sigma_p^2 (0 without a prior)
+        P = np.diag([0.0 if t.prior is None else sigma2 / t.prior**2 for t in block])
+        cov = sigma2 * np.linalg.pinv(np.einsum("nrk,nrl->nkl", J, J) + P)
         for k, t in enumerate(block):
-            unc[t.name] = np.sqrt(np.maximum(cov[:, k, k], 0.0)).reshape(shape)
-            methods[t.name] = "gauss-newton"
-        if pre:
-            D = np.stack(pre, -1)  # (n, K): d v_pre at the interval's middle / d parameter
+            sd = np.sqrt(np.maximum(cov[:, k, k], 0.0)).reshape(shape)
+            unc[t.name], methods[t.name] = np.asarray(t.scale) * sd, "gauss-newton"
+        if n in ends:
+            # d v_pre / d deviation at the interval's middle, per neuron (n, K)
+            dv, idx = np.asarray(jac["v_pre"], np.float64), np.arange(len(d))
+            D = 0.5 * (dv[idx, ends[n][0]] + dv[idx, ends[n][1]])
             var = np.einsum("nk,nkl,nl->n", D, cov, D).reshape(shape)
             unc[thr] = np.sqrt(unc[thr] ** 2 + np.maximum(var, 0.0))
             methods[thr] = "threshold-interval+gauss-newton"
