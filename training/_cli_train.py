@@ -159,7 +159,7 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
 
 
 def run(args: argparse.Namespace) -> int:
-    from nirjax._cli import UsageError
+    from nirjax import UsageError
 
     if not 0.0 <= args.val_fraction < 1.0:
         raise UsageError(f"--val-fraction must be in [0, 1), got {args.val_fraction}")
