@@ -24,7 +24,7 @@ import numpy as np
 import optimistix as optx
 
 from ._mismatch_forcing import threshold_interval
-from ._mismatch_neurons import NEURON_FIELDS, is_neuron, is_spiking
+from ._mismatch_neurons import is_neuron, is_spiking
 from ._mismatch_objective import Problem, run_samples
 from ._mismatch_targets import Target, neuron_shape
 from ._paths import get
@@ -38,8 +38,8 @@ def _feeds_only(graph, src: str, dst: str) -> bool:
 
 
 def _block(problem: Problem, n: str, skip=()) -> tuple[tuple[int, ...] | None, list[Target]]:
-    """The targets whose value for neuron i acts on the trace of neuron i of node n: n's own
-    per-neuron parameters and the per-row gains of weights that feed only n."""
+    """The targets whose value for neuron i acts on the trace of neuron i of node n (a neuron):
+    n's own per-neuron parameters and the per-row gains of weights that feed only n."""
     graph = problem.base
     if not is_neuron(get(graph, n)):
         return None, []
@@ -48,7 +48,7 @@ def _block(problem: Problem, n: str, skip=()) -> tuple[tuple[int, ...] | None, l
     for t in problem.targets:
         if t.name in skip:
             continue
-        own = t.node == n and t.field in NEURON_FIELDS
+        own = t.node == n
         gain = t.field == "gain" and _feeds_only(graph, t.node, n)
         if (own or gain) and tuple(t.nominal.shape) == shape:
             block.append(t)
