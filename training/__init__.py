@@ -41,17 +41,17 @@ from ._losses import (
     spike_count_error as spike_count_error,
     van_rossum_distance as van_rossum_distance,
 )
-from ._mismatch import (
-    FitReport as FitReport,
-    ParamFit as ParamFit,
-    Recording as Recording,
+from ._mismatch import FitReport as FitReport, ParamFit as ParamFit, fit_mismatch as fit_mismatch
+from ._mismatch_chip import (
     SimulatedChip as SimulatedChip,
-    fit_mismatch as fit_mismatch,
     perturb as perturb,
-    read_recording as read_recording,
     relative_errors as relative_errors,
     simulate as simulate,
     simulate_chip as simulate_chip,
+)
+from ._mismatch_data import (
+    Recording as Recording,
+    read_recording as read_recording,
     write_recording as write_recording,
 )
 from ._mismatch_plot import plot_fit as plot_fit

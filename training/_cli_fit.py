@@ -10,10 +10,12 @@ from __future__ import annotations
 import argparse
 
 import nirjax
-from nirjax._cli import UsageError
+from nirjax import UsageError
 
-from ._mismatch import as_graph, fit_mismatch, simulate
+from ._mismatch import fit_mismatch
+from ._mismatch_chip import simulate
 from ._mismatch_data import read_recording
+from ._mismatch_targets import as_graph
 
 
 def _float(text: str) -> float:

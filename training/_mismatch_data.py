@@ -24,6 +24,8 @@ import numpy as np
 
 from nirjax import atomic_path
 
+from ._paths import walk
+
 
 class Recording(NamedTuple):
     """A recording read from arrays or a NIR data file.
@@ -104,30 +106,25 @@ def write_recording(
         nir.write_data(tmp, data)
 
 
-def _walk(data: nir.NIRGraphData, prefix: str, out: dict, dts: set, dt_hint):
-    for name, node in data.nodes.items():
-        full = f"{prefix}/{name}" if prefix else name
-        if isinstance(node, nir.NIRGraphData):
-            _walk(node, full, out, dts, dt_hint)
-            continue
-        obs = {}
-        for key, value in node.observables.items():
-            if isinstance(value, nir.TimeGriddedData):
-                dts.add(float(value.dt))
-                obs[key] = np.asarray(value.data)
-            elif isinstance(value, nir.EventData):
-                if dt_hint is None:
-                    raise ValueError(
-                        f"recording of {full!r}, observable {key!r}: event data needs a time "
-                        "grid; pass the graph (its dt) or store TimeGriddedData."
-                    )
-                obs[key] = np.asarray(value.to_time_gridded(dt_hint).data)
-            else:
-                raise TypeError(
-                    f"recording of {full!r}, observable {key!r}: unsupported type "
-                    f"{type(value).__name__}; use nir.TimeGriddedData or nir.EventData."
+def _observables(full: str, node: nir.NIRNodeData, dts: set, dt_hint) -> dict[str, np.ndarray]:
+    obs = {}
+    for key, value in node.observables.items():
+        if isinstance(value, nir.TimeGriddedData):
+            dts.add(float(value.dt))
+            obs[key] = np.asarray(value.data)
+        elif isinstance(value, nir.EventData):
+            if dt_hint is None:
+                raise ValueError(
+                    f"recording of {full!r}, observable {key!r}: event data needs a time "
+                    "grid; pass the graph (its dt) or store TimeGriddedData."
                 )
-        out[full] = obs
+            obs[key] = np.asarray(value.to_time_gridded(dt_hint).data)
+        else:
+            raise TypeError(
+                f"recording of {full!r}, observable {key!r}: unsupported type "
+                f"{type(value).__name__}; use nir.TimeGriddedData or nir.EventData."
+            )
+    return obs
 
 
 def read_recording(src, graph=None) -> Recording:
@@ -152,9 +149,12 @@ def read_recording(src, graph=None) -> Recording:
             f"read_recording: expected a path or nir.NIRGraphData, got {type(src).__name__}."
         )
     dt_hint = graph.options.dt if graph is not None else None
-    found: dict[str, dict[str, np.ndarray]] = {}
     dts: set = set()
-    _walk(src, "", found, dts, dt_hint)
+    found = {
+        path: _observables(path, node, dts, dt_hint)
+        for path, node in walk(src)
+        if not isinstance(node, nir.NIRGraphData)
+    }
     if len(dts) > 1:
         raise ValueError(f"recording: observables use different time steps {sorted(dts)}.")
     dt = dts.pop() if dts else dt_hint

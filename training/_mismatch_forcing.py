@@ -26,27 +26,12 @@ import jax
 import jax.numpy as jnp
 from jaxtyping import Array, Float
 
-from nirjax.primitives import IF, LI, LIF, CubaLI, CubaLIF, I
-from nirjax.primitives._base import Primitive
+import nirjax
 
-try:  # the graph's execution options (scan unrolling), where the core has them
-    from nirjax._execution import scan as _scan
-except ImportError:  # pragma: no cover - older core
-
-    def _scan(body, carry, xs, execution=None):
-        return jax.lax.scan(body, carry, xs)
+from ._mismatch_neurons import is_spiking, reset, subthreshold
 
 
-# The spiking neurons that can be forced, and the non-spiking neuron with the same sub-threshold
-# dynamics (same parameter names, same state).
-SUBTHRESHOLD: dict[type, type] = {IF: I, LIF: LI, CubaLIF: CubaLI}
-
-
-def can_force(node) -> bool:
-    return type(node) in SUBTHRESHOLD
-
-
-class Forced(Primitive):
+class Forced(nirjax.Primitive):
     """A spiking neuron driven to reset at recorded spike times (one sample).
 
     **Arguments:**
@@ -58,22 +43,17 @@ class Forced(Primitive):
     **Observables:** the neuron's (`v`, and `I` for CubaLIF) and `v_pre`.
     """
 
-    neuron: Primitive
+    neuron: nirjax.Primitive
     spikes: Float[Array, "T ..."]
     stateful: ClassVar[bool] = True
     elementwise: ClassVar[bool] = True
 
     def __check_init__(self):
-        if not can_force(self.neuron):
+        if not is_spiking(self.neuron):
             raise TypeError(
                 f"Forced: teacher forcing needs a spiking neuron (IF, LIF, CubaLIF), got "
                 f"{type(self.neuron).__name__}."
             )
-
-    def _sub(self):
-        n = self.neuron
-        cls = SUBTHRESHOLD[type(n)]
-        return cls(**{f: getattr(n, f) for f in cls._fields}, options=n.options)
 
     def expected_input_shape(self):
         return self.neuron.expected_input_shape()
@@ -86,30 +66,25 @@ class Forced(Primitive):
         return {**state["inner"], "v_pre": state["v_pre"]}
 
     def _advance(self, sub, c, state, x):
-        n = self.neuron
         inner, v_pre = sub._advance(c, state["inner"], x)
         s = jax.lax.dynamic_index_in_dim(self.spikes, state["t"], keepdims=False)
         s = s.astype(v_pre.dtype)
-        if n.options.reset == "value":
-            v = v_pre * (1.0 - s) + n.v_reset * s
-        else:
-            v = v_pre - s * (n.v_threshold - n.v_reset)
-        inner = {**inner, "v": v}
+        inner = {**inner, "v": reset(self.neuron, v_pre, s)}
         return {"inner": inner, "t": state["t"] + 1, "v_pre": v_pre}, s
 
     def step(self, state, x):
-        sub = self._sub()
+        sub = subthreshold(self.neuron)
         return self._advance(sub, sub._coefficients(), state, x)
 
     def run_sequence(self, state, xs, record=False, execution=None):
-        sub = self._sub()
+        sub = subthreshold(self.neuron)
         c = sub._coefficients()  # once, outside the time loop
 
         def body(carry, x):
             carry, y = self._advance(sub, c, carry, x)
             return carry, (y, self.observables(carry) if record else None)
 
-        state, (ys, trace) = _scan(body, state, xs, execution)
+        state, (ys, trace) = nirjax.scan(body, state, xs, execution)
         return state, ys, trace
 
 
@@ -139,8 +114,12 @@ def threshold_interval(v_pre, spikes):
     return lo, hi
 
 
-def forced(node, spikes) -> Forced:
-    return Forced(node, jnp.asarray(spikes))
+def infer_spikes(v: jax.Array, node) -> jax.Array:
+    """Spike steps from a recorded trace `(S, T, ...)`: a drop of more than half of
+    |v_threshold - v_reset| in one step (a reset)."""
+    jump = jnp.abs(jnp.asarray(node.v_threshold) - jnp.asarray(node.v_reset))
+    prev = jnp.concatenate([jnp.zeros_like(v[:, :1]), v[:, :-1]], axis=1)
+    return (prev - v > 0.5 * jump).astype(v.dtype)
 
 
-__all__ = ["Forced", "threshold_consistency", "threshold_interval", "can_force", "forced"]
+__all__ = ["Forced", "infer_spikes", "threshold_consistency", "threshold_interval"]

@@ -26,6 +26,8 @@ import numpy as np
 
 import nirjax
 
+from ._paths import field_getter, get, walk
+
 __all__ = [
     "DEFAULT_TRAINABLE",
     "select_trainable",
@@ -39,17 +41,6 @@ DEFAULT_TRAINABLE = ("weight", "bias")
 _LOG = {"tau", "tau_syn", "tau_mem"}
 
 
-def _walk(graph: nirjax.Graph, prefix: str = ""):
-    """(path, module) for every non-graph node, nested ones as 'sub/node'."""
-    for name in sorted(graph.nodes):
-        module = graph.nodes[name]
-        path = f"{prefix}/{name}" if prefix else name
-        if isinstance(module, nirjax.Graph):
-            yield from _walk(module, path)
-        else:
-            yield path, module
-
-
 def parameter_fields(module) -> tuple[str, ...]:
     """The array-valued (parameter) fields of a node module."""
     out = []
@@ -57,13 +48,6 @@ def parameter_fields(module) -> tuple[str, ...]:
         if isinstance(getattr(module, f, None), (jax.Array, np.ndarray)):
             out.append(f)
     return tuple(out)
-
-
-def _get_node(graph: nirjax.Graph, path: str):
-    node = graph
-    for part in path.split("/"):
-        node = node.nodes[part]
-    return node
 
 
 def select_trainable(
@@ -90,7 +74,7 @@ def select_trainable(
     train = tuple(train)
     nodes = {k: (v,) if isinstance(v, str) else tuple(v) for k, v in (nodes or {}).items()}
     freeze = {k: (v,) if isinstance(v, str) else tuple(v) for k, v in (freeze or {}).items()}
-    modules = dict(_walk(graph))
+    modules = {p: m for p, m in walk(graph, sort=True) if not isinstance(m, nirjax.Graph)}
     for where, spec in (("nodes", nodes), ("freeze", freeze)):
         for path, fields in spec.items():
             if path not in modules:
@@ -134,7 +118,7 @@ def init_params(graph: nirjax.Graph, trainable: Sequence[tuple[str, str]]) -> di
     """
     params = {}
     for path, field in trainable:
-        module = _get_node(graph, path)
+        module = get(graph, path)
         value = jnp.asarray(getattr(module, field))
         if field in _LOG:
             params[_key(path, field)] = jnp.log(value)
@@ -152,19 +136,6 @@ def init_params(graph: nirjax.Graph, trainable: Sequence[tuple[str, str]]) -> di
     return params
 
 
-def _field_getter(path: str, field: str):
-    """`g -> g.nodes[a].nodes[b].<field>` for the path "a/b", as `eqx.tree_at` wants."""
-    parts = path.split("/")
-
-    def where(g):
-        node = g
-        for p in parts:
-            node = node.nodes[p]
-        return getattr(node, field)
-
-    return where
-
-
 def apply_params(graph: nirjax.Graph, params: Mapping[str, jax.Array]) -> nirjax.Graph:
     """The graph with the chosen parameters set to their constrained values."""
     # Thresholds depend on v_reset, which may itself train: set everything else first.
@@ -172,9 +143,8 @@ def apply_params(graph: nirjax.Graph, params: Mapping[str, jax.Array]) -> nirjax
     for k in ordered:
         path, field = k.rsplit(":", 1)
         u = params[k]
-        where = _field_getter(path, field)
-
-        module = _get_node(graph, path)
+        where = field_getter(path, field)
+        module = get(graph, path)
         if field in _LOG:
             value = jnp.exp(u)
         elif field == "v_threshold" and _threshold_base(module) is not None:
@@ -191,7 +161,5 @@ def filter_spec(graph: nirjax.Graph, trainable: Sequence[tuple[str, str]]):
     reparametrization."""
     spec = jax.tree.map(lambda _: False, graph)
     for path, field in trainable:
-        where = _field_getter(path, field)
-
-        spec = eqx.tree_at(where, spec, True)
+        spec = eqx.tree_at(field_getter(path, field), spec, True)
     return spec
