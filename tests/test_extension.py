@@ -261,3 +261,39 @@ def test_the_definition_is_checked_when_the_class_is_defined():
 
 def test_the_node_type_is_read_back_by_name():
     assert nirjax.nir_to_module.dispatch(AdaptiveLIFNode) is not None
+
+
+@pytest.mark.parametrize("kind", ["adaptive", "refractory"])
+def test_fit_mismatch_with_teacher_forcing_recovers_the_custom_neurons(kind):
+    """A simulated chip of the custom neuron with 20 % mismatch: the fit, with teacher forcing
+    (the neuron's own reset at the recorded spikes), recovers its parameters."""
+    import training
+
+    dt, n, n_in = 1e-4, 4, 8
+    rng = np.random.default_rng(0)
+    if kind == "adaptive":
+        node = adaptive_node(n, rng)
+        node.tau, node.tau_w = np.full(n, 0.02), np.full(n, 0.05)
+        params = ("tau", "tau_w", "b", "v_threshold")
+    else:
+        node = refractory_node(n, rng, dt)
+        node.tau = np.full(n, 0.02)
+        params = ("tau", "r", "v_threshold")
+    graph = nirjax.from_nir(nir.NIRGraph(
+        nodes={"in": nir.Input(np.array([n_in])),
+               "fc": nir.Linear(rng.normal(3.0, 1.0, (n, n_in))), "lif": node,
+               "out": nir.Output(np.array([n]))},
+        edges=[("in", "fc"), ("fc", "lif"), ("lif", "out")]), dt=dt)
+    x = (rng.random((2, 1500, n_in)) < 0.06).astype(np.float32) * 10.0
+    chip = training.simulate_chip(graph, inputs=x, mismatch=0.2, noise=0.005, params=params,
+                                  record=["lif"], seed=3)
+    spikes = np.asarray(chip.recordings["lif"]["output"])
+    before = training.relative_errors(graph, chip.graph, params)
+    fitted, report = training.fit_mismatch(graph, chip.recordings, inputs=chip.inputs,
+                                           params=params, steps=150, lr=0.1, progress=False)
+    after = training.relative_errors(fitted, chip.graph, params)
+    assert report.forced == ("lif",)
+    assert spikes.sum() > 20  # the recorded neurons spike, so forcing matters
+    err0 = np.median(np.concatenate(list(before.values())))
+    err1 = np.median(np.concatenate(list(after.values())))
+    assert err0 > 0.05 and err1 < 0.3 * err0, (err0, err1, report.summary())

@@ -5,13 +5,12 @@ works best if the model neuron resets exactly where the chip did instead of wher
 (still wrong) parameters make it cross threshold: the membrane trace between spikes becomes a
 smooth function of the parameters, and a wrong threshold no longer scrambles the whole trace.
 
-`Forced` wraps a spiking neuron (IF, LIF, CubaLIF) and a recorded spike train `s_t` of one
-sample. Each step runs the neuron's sub-threshold update (the update of I, LI or CubaLI with the
-same parameters and options), giving the pre-reset voltage `v_pre`, then applies the reset with the
-*recorded* spike instead of `H(v_pre - v_threshold)`:
-
-- reset "value": `v <- v_pre (1 - s_t) + v_reset s_t`;
-- reset "subtract": `v <- v_pre - s_t (v_threshold - v_reset)`.
+`Forced` wraps any spiking `nirjax.Neuron` and a recorded spike train `s_t` of one sample. Each
+step runs the neuron's own sub-threshold step (`neuron.integrate`: input and dynamics, with its
+parameters and options), giving the pre-reset voltage `v_pre`, then applies the neuron's own
+`reset` with the *recorded* spike instead of `H(threshold)` (for NIR's neurons: reset "value"
+`v <- v_pre (1 - s_t) + v_reset s_t`, "subtract" `v <- v_pre - s_t (v_threshold - v_reset)`; an
+adaptive neuron also adds its jump to the adaptation variable).
 
 The output is `s_t`, so nodes downstream of a forced node receive the recorded spikes. `v_pre` is
 an observable: the threshold is then fitted by asking that `v_pre > v_threshold` exactly on the
@@ -28,7 +27,7 @@ from jaxtyping import Array, Float
 
 import nirjax
 
-from ._mismatch_neurons import is_spiking, reset, subthreshold
+from ._mismatch_neurons import is_spiking
 
 
 class Forced(nirjax.Primitive):
@@ -36,7 +35,8 @@ class Forced(nirjax.Primitive):
 
     **Arguments:**
 
-    - `neuron`: an `IF`, `LIF` or `CubaLIF` module.
+    - `neuron`: a spiking `nirjax.Neuron` (IF, LIF, CubaLIF or one of your own) with a state
+      variable `v`.
     - `spikes`: the recorded spikes of one sample, `(T, *neuron_shape)`, 0 or 1.
 
     **State:** `{"inner": the neuron's state, "t": step index, "v_pre": pre-reset voltage}`.
@@ -51,7 +51,7 @@ class Forced(nirjax.Primitive):
     def __check_init__(self):
         if not is_spiking(self.neuron):
             raise TypeError(
-                f"Forced: teacher forcing needs a spiking neuron (IF, LIF, CubaLIF), got "
+                f"Forced: teacher forcing needs a spiking nirjax.Neuron, got "
                 f"{type(self.neuron).__name__}."
             )
 
@@ -65,23 +65,21 @@ class Forced(nirjax.Primitive):
     def observables(self, state) -> dict:
         return {**state["inner"], "v_pre": state["v_pre"]}
 
-    def _advance(self, sub, c, state, x):
-        inner, v_pre = sub._advance(c, state["inner"], x)
+    def _advance(self, c, state, x):
+        pre = self.neuron.integrate(c, state["inner"], x)  # the neuron's own sub-threshold step
         s = jax.lax.dynamic_index_in_dim(self.spikes, state["t"], keepdims=False)
-        s = s.astype(v_pre.dtype)
-        inner = {**inner, "v": reset(self.neuron, v_pre, s)}
-        return {"inner": inner, "t": state["t"] + 1, "v_pre": v_pre}, s
+        s = s.astype(pre["v"].dtype)
+        inner = self.neuron.reset(pre, s)  # its own reset, at the recorded spikes
+        return {"inner": inner, "t": state["t"] + 1, "v_pre": pre["v"]}, s
 
     def step(self, state, x):
-        sub = subthreshold(self.neuron)
-        return self._advance(sub, sub._coefficients(), state, x)
+        return self._advance(self.neuron.prepare(), state, x)
 
     def run_sequence(self, state, xs, record=False, execution=None):
-        sub = subthreshold(self.neuron)
-        c = sub._coefficients()  # once, outside the time loop
+        c = self.neuron.prepare()  # once, outside the time loop
 
         def body(carry, x):
-            carry, y = self._advance(sub, c, carry, x)
+            carry, y = self._advance(c, carry, x)
             return carry, (y, self.observables(carry) if record else None)
 
         state, (ys, trace) = nirjax.scan(body, state, xs, execution)

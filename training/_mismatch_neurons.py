@@ -1,53 +1,42 @@
-"""What the mismatch fit asks of a node: which parameters it can fit, which must stay positive,
-whether it is a neuron, whether it spikes, and how a spiking neuron resets under teacher forcing.
-
-The only place in the mismatch code that reads tables keyed by class or field name.
-"""
+"""What the mismatch fit asks of a node, read from the node's own definition (`nirjax.Neuron`):
+which parameters it can fit, which must stay positive, whether it spikes. Weight matrices
+(Affine, Linear) fit their `weight` or a per-row `gain`."""
 
 from __future__ import annotations
 
 import nirjax
 
-NEURON_FIELDS = ("tau", "tau_syn", "tau_mem", "r", "v_leak", "v_threshold", "w_in")
 WEIGHT_FIELDS = ("weight", "gain")
-FIELDS = NEURON_FIELDS + WEIGHT_FIELDS
-POSITIVE = ("tau", "tau_syn", "tau_mem")
-
-# The spiking neurons, each with the non-spiking neuron of the same sub-threshold dynamics (same
-# parameter names, same state).
-SUBTHRESHOLD: dict[type, type] = {nirjax.IF: nirjax.I, nirjax.LIF: nirjax.LI,
-                                  nirjax.CubaLIF: nirjax.CubaLI}
 
 
 def is_neuron(node) -> bool:
-    return hasattr(node, "_fields")
+    return isinstance(node, nirjax.Neuron)
 
 
 def is_spiking(node) -> bool:
-    return type(node) in SUBTHRESHOLD
+    return is_neuron(node) and node.spiking
 
 
 def fittable_fields(node) -> tuple[str, ...]:
     """The parameters of `node` that `fit_mismatch` can fit (`gain`: a per-row weight gain)."""
     if isinstance(node, (nirjax.Affine, nirjax.Linear)):
         return WEIGHT_FIELDS
-    return tuple(f for f in NEURON_FIELDS if f in getattr(node, "_fields", ()))
+    return tuple(node.parameters) if is_neuron(node) else ()
 
 
 def positive_fields(node) -> tuple[str, ...]:
-    """The fittable parameters of `node` that must stay positive (time constants)."""
-    return tuple(f for f in fittable_fields(node) if f in POSITIVE)
+    """The fittable parameters of `node` that must stay positive (its definition says so)."""
+    return tuple(f for f in fittable_fields(node)
+                 if is_neuron(node) and node.parameters[f] == "positive")
 
 
-def subthreshold(node):
-    """The spiking neuron `node` without threshold and reset: same parameters and options."""
-    cls = SUBTHRESHOLD[type(node)]
-    return cls(**{f: getattr(node, f) for f in cls._fields}, options=node.options)
+def graph_fields(graph: nirjax.Graph) -> tuple[str, ...]:
+    """Every fittable field name of the graph's nodes, sorted."""
+    return tuple(sorted({f for _, n in graph.walk() for f in fittable_fields(n)}))
 
 
-def reset(node, v_pre, s):
-    """The membrane voltage of the spiking `node` after spikes `s` (0 or 1) from the pre-reset
-    voltage `v_pre`, as its reset option says ("value" or "subtract")."""
-    if node.options.reset == "value":
-        return v_pre * (1.0 - s) + node.v_reset * s
-    return v_pre - s * (node.v_threshold - node.v_reset)
+def known_fields() -> tuple[str, ...]:
+    """Every parameter name of the registered neurons, and the weight fields, sorted."""
+    neurons = [c for c in nirjax.module_to_nir.registry
+               if isinstance(c, type) and issubclass(c, nirjax.Neuron)]
+    return tuple(sorted({f for c in neurons for f in c.parameters} | set(WEIGHT_FIELDS)))

@@ -15,7 +15,7 @@ import nirjax
 from ._losses import spike_count_error, van_rossum_distance
 from ._mismatch_forcing import Forced, infer_spikes, threshold_consistency
 from ._mismatch_neurons import is_spiking
-from ._mismatch_targets import Target, out_shape, substitute, with_options
+from ._mismatch_targets import Target, out_shape, substitute
 from ._paths import get, node_or_error, replace_nodes
 
 LOSSES = ("trace_mse", "van_rossum", "spike_count")
@@ -163,7 +163,7 @@ def make_problem(
         prior_weight = max(sigma, 1e-6) ** 2 / sum(a.size for a in arrays)
     else:
         prior_weight = 1.0 / max(sum(s.size for s in spikes.values()), 1)
-    base = with_options(graph, detach_reset=True) if detach_reset else graph
+    base = graph.with_options(detach_reset=True) if detach_reset else graph
     record = tuple(sorted(set(traces) | set(spikes) | set(forcing)))
     noise2 = max(sigma, 1e-6) ** 2 if traces else 0.0
     problem = Problem(base, targets, traces, spikes, forcing, thresholds, record, weights,

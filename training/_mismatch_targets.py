@@ -16,8 +16,14 @@ import numpy as np
 
 import nirjax
 
-from ._mismatch_neurons import FIELDS, fittable_fields, is_neuron, positive_fields
-from ._paths import get, node_or_error, parent, replace_nodes, walk
+from ._mismatch_neurons import (
+    fittable_fields,
+    graph_fields,
+    is_neuron,
+    known_fields,
+    positive_fields,
+)
+from ._paths import get, node_or_error, parent, walk
 
 
 def as_graph(src, *, dt: float | None = None) -> nirjax.Graph:
@@ -51,15 +57,6 @@ def out_shape(graph: nirjax.Graph, path: str) -> tuple[int, ...]:
             "inside it ('sub/node') instead."
         )
     return tuple(shape)
-
-
-def with_options(graph: nirjax.Graph, **changes) -> nirjax.Graph:
-    """The graph with the options of every neuron changed."""
-    return replace_nodes(graph, {
-        path: dataclasses.replace(node, options=node.options.replace(**changes))
-        for path, node in walk(graph)
-        if is_neuron(node) and isinstance(getattr(node, "options", None), nirjax.Options)
-    })
 
 
 @dataclasses.dataclass(frozen=True)
@@ -106,12 +103,13 @@ def lookup(option, target_node: str, field: str, default):
 def _parse_spec(graph: nirjax.Graph, spec: str) -> list[tuple[str, str]]:
     if not isinstance(spec, str):
         raise TypeError(f"params: expected names such as 'tau_mem' or 'lif.tau_mem', got {spec!r}.")
-    if spec in FIELDS:
+    fields = graph_fields(graph)
+    if spec in fields:
         return [(p, spec) for p, n in walk(graph) if spec in fittable_fields(n)]
     node, dot, field = spec.rpartition(".")
-    if not dot or field not in FIELDS:
+    if not dot or field not in known_fields():
         raise ValueError(
-            f"params: {spec!r} is not a parameter. Use a field name {list(FIELDS)} (all nodes "
+            f"params: {spec!r} is not a parameter. Use a field name {list(fields)} (all nodes "
             "that have it) or 'node.field' (one node; 'sub/node.field' inside a subgraph)."
         )
     target = node_or_error(
