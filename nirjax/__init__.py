@@ -23,6 +23,7 @@ from ._export import (
 from ._graph import Graph as Graph, RunResult as RunResult
 from ._import import from_nir as from_nir, read as read
 from ._options import Options as Options
+from ._paths import node_at as node_at, walk as walk
 from ._plan import Edge as Edge, FlatPlan as FlatPlan, Plan as Plan, compile_plan as compile_plan
 from ._registry import (
     ImportContext as ImportContext,

@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import dataclasses
 import os
-from collections.abc import Mapping
 from typing import Any
 
 import equinox as eqx
@@ -32,6 +31,7 @@ import numpy as np
 from ._atomic import atomic_path
 from ._continuous import ContinuousResult, build_net, simulate_continuous
 from ._graph import Graph
+from ._paths import node_at
 
 DISCRETE = ("euler", "exact")
 _SPIKE_KEYS = ("spikes", "spike", "output", "z")
@@ -271,16 +271,6 @@ def _save_atomic(fig, path) -> None:
 
 
 # --------------------------------------------------------------------------------- recording
-def _lookup(data, name: str):
-    node: Any = data
-    for part in name.split("/"):
-        nodes = getattr(node, "nodes", None)
-        if not isinstance(nodes, Mapping) or part not in nodes:
-            return None
-        node = nodes[part]
-    return node
-
-
 def _read_recording(recording, neurons, shapes, dt, T, shift, sample) -> dict:
     import nir
 
@@ -291,7 +281,7 @@ def _read_recording(recording, neurons, shapes, dt, T, shift, sample) -> dict:
                         f"{type(data).__name__}.")
     found: dict = {}
     for n in neurons:
-        node = _lookup(data, n)
+        node = node_at(data, n, None)
         if node is None:
             continue
         obs = node.observables

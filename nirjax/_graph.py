@@ -27,6 +27,7 @@ import numpy as np
 
 from ._execution import DEFAULT as DEFAULT_EXECUTION, Execution, scan
 from ._options import Options, check_names
+from ._paths import node_at, walk
 from ._plan import Plan, compile_plan
 from .primitives._base import Primitive
 
@@ -145,26 +146,15 @@ class Graph(Primitive):
         return self.plan.outputs
 
     # ----------------------------------------------------------------------------- paths
-    def walk(self, prefix: str = ""):
+    def walk(self, *, sort: bool = False):
         """Every node, depth first, as `(path, node)`; a node inside subgraph `sub` is
-        `"sub/node"`."""
-        for name, node in self.nodes.items():
-            path = f"{prefix}/{name}" if prefix else name
-            yield path, node
-            if isinstance(node, Graph):
-                yield from node.walk(path)
+        `"sub/node"` (see `nirjax.walk`)."""
+        return walk(self, sort=sort)
 
     def node(self, path: str) -> Primitive:
         """The node at `path` (`"sub/node"` inside subgraph `sub`); a ValueError listing the
         nodes if there is none."""
-        node: Any = self
-        for part in path.split("/") if isinstance(path, str) else [None]:
-            if not isinstance(node, Graph) or part not in node.nodes:
-                raise ValueError(
-                    f"no node {path!r} in the graph; nodes are {sorted(p for p, _ in self.walk())}."
-                )
-            node = node.nodes[part]
-        return node
+        return node_at(self, path)
 
     def replace_nodes(self, new: Mapping[str, Primitive]) -> Graph:
         """A copy with the nodes at the given paths replaced (`eqx.tree_at`); the structure and

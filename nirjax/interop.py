@@ -33,6 +33,7 @@ import numpy as np
 from ._export import to_nir
 from ._graph import Graph
 from ._import import from_nir
+from ._paths import walk
 
 __all__ = [
     "SNNTORCH_DT",
@@ -101,12 +102,9 @@ def _map_nodes(graph: nir.NIRGraph, fn: Callable[[str, nir.NIRNode], nir.NIRNode
     )
 
 
-def _walk(graph: nir.NIRGraph, prefix: str = ""):
-    for key, node in graph.nodes.items():
-        if isinstance(node, nir.NIRGraph):
-            yield from _walk(node, f"{prefix}{key}/")
-        else:
-            yield f"{prefix}{key}", node
+def _walk(graph: nir.NIRGraph):
+    """The leaf nodes of a NIR graph with their paths (`"sub/node"`)."""
+    return ((p, n) for p, n in walk(graph) if not isinstance(n, nir.NIRGraph))
 
 
 def rescale_time(graph: nir.NIRGraph, factor: float) -> nir.NIRGraph:
@@ -401,12 +399,8 @@ def to_norse(model: Graph) -> nir.NIRGraph:
 
 
 # ------------------------------------------------------------------------------- internals
-def _named_modules(model: Graph, prefix: str = ""):
-    for key, module in model.nodes.items():
-        if isinstance(module, Graph):
-            yield from _named_modules(module, f"{prefix}{key}/")
-        else:
-            yield f"{prefix}{key}", module
+def _named_modules(model: Graph):
+    return ((p, m) for p, m in model.walk() if not isinstance(m, Graph))
 
 
 def _modules(model: Graph):

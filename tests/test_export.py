@@ -162,17 +162,10 @@ def _round_trip(graph: nirjax.Graph, tmp_path, name="g.nir", type_check=True,
     # Node types of the user's own (tests/custom_neurons.py) are read by nirjax.read only.
     if all(hasattr(nir, type(m).__name__) or isinstance(m, (nirjax.Graph, nirjax.Input,
                                                            nirjax.Output))
-           for _, m in _walk(graph)):
+           for _, m in nirjax.walk(graph)):
         assert isinstance(nir.read(path, type_check=type_check), nir.NIRGraph)
         return nirjax.from_nir(nir.read(path, type_check=False), **load_kw)
     return nirjax.from_nir(nirjax.read(path), **load_kw)
-
-
-def _walk(graph: nirjax.Graph, prefix=""):
-    for key, module in graph.nodes.items():
-        yield prefix + key, module
-        if isinstance(module, nirjax.Graph):
-            yield from _walk(module, f"{prefix}{key}/")
 
 
 def _static(module) -> dict:
@@ -193,7 +186,7 @@ def assert_same_graph(a: nirjax.Graph, b: nirjax.Graph) -> None:
         x, y = np.asarray(x), np.asarray(y)
         assert x.dtype == y.dtype, jax.tree_util.keystr(path)
         assert np.array_equal(x, y), f"{jax.tree_util.keystr(path)} differs after the round trip"
-    na, nb = dict(_walk(a)), dict(_walk(b))
+    na, nb = dict(nirjax.walk(a)), dict(nirjax.walk(b))
     assert sorted(na) == sorted(nb)
     for key in na:
         assert type(na[key]) is type(nb[key]), key

@@ -32,12 +32,7 @@ SCRIPTS = ("benchmarks", "examples")  # run as scripts: no sys.path tricks
 
 # Files that still reach into nirjax's private modules, owned by changes in flight. Strict
 # xfail: once a file is clean the test passes unexpectedly and fails, so remove its entry then.
-PENDING = {
-    "training/_cli_fit.py": "nirjax._cli.UsageError: use nirjax.UsageError",
-    "training/_mismatch.py": "nirjax._import.options_from_metadata: use nirjax.recorded_options",
-    "training/_mismatch_forcing.py": "nirjax.primitives._base.Primitive, nirjax._execution.scan:"
-    " use nirjax.Primitive, nirjax.scan",
-}
+PENDING: dict[str, str] = {}  # file -> reason, for a known crossing being removed
 
 _PRIVATE_PATH = re.compile(r"(nirjax|training)(\.\w+)*\.(_\w+)(\.\w+)*")
 
