@@ -146,7 +146,7 @@ def run(args) -> int:
     import jax.numpy as jnp
     from tqdm import tqdm
 
-    from .. import from_nir
+    from .. import batched, from_nir
     from .._export import recorded_options
     from .._import import read
 
@@ -172,24 +172,18 @@ def run(args) -> int:
     def simulate(g, xs):
         return jax.vmap(g)(xs)
 
-    def as_graph_input(x):
-        return x if len(graph.inputs) > 1 else x[graph.inputs[0]]
+    if n == 0:
+        raise UsageError(f"--input {args.input}: holds no samples.")
+    bar = tqdm(total=n, desc="nirjax run", unit="sample", disable=None)
 
-    chunks: list = []
-    for start in tqdm(range(0, n, batch), desc="nirjax run", unit="batch",
-                      total=math.ceil(n / batch), disable=None):
-        stop = min(start + batch, n)
-        xs = {}
-        for name, x in inputs.items():
-            part = np.asarray(x[start:stop], dtype=dtype)
-            if stop - start < batch:  # pad the last batch: one compiled shape for all
-                pad = np.zeros((batch - (stop - start),) + part.shape[1:], dtype)
-                part = np.concatenate([part, pad])
-            xs[name] = jnp.asarray(part)
-        ys = simulate(graph, as_graph_input(xs))
-        ys = ys if isinstance(ys, dict) else {graph.outputs[0]: ys}
-        chunks.append({k: np.asarray(v)[: stop - start] for k, v in ys.items()})
-    outputs = {k: np.concatenate([c[k] for c in chunks]) for k in graph.outputs} if chunks else {}
+    def one_batch(xs):  # every batch padded to one shape by nirjax.batched: one compilation
+        xs = {k: jnp.asarray(np.asarray(v, dtype=dtype)) for k, v in xs.items()}
+        ys = simulate(graph, xs if len(graph.inputs) > 1 else xs[graph.inputs[0]])
+        bar.update(min(batch, bar.total - bar.n))
+        return ys if isinstance(ys, dict) else {graph.outputs[0]: ys}
+
+    outputs = batched(one_batch, inputs, batch)
+    bar.close()
     _write_outputs(args.output, outputs, graph.options.dt)
     shapes = ", ".join(f"{k} {v.shape}" for k, v in outputs.items())
     print(f"wrote {args.output}: {shapes}")
