@@ -28,24 +28,8 @@ import numpy as np
 from ._execution import DEFAULT as DEFAULT_EXECUTION, Execution, scan
 from ._options import Options, check_names
 from ._paths import node_at, walk
-from ._plan import Plan, compile_plan
+from ._plan import Plan, compile_plan, content_key
 from .primitives._base import Primitive
-
-
-def _content_key(value: Any):
-    """A hashable key of a metadata value: dicts, sequences and arrays by content."""
-    if isinstance(value, Mapping):
-        return ("map", tuple(sorted((str(k), _content_key(v)) for k, v in value.items())))
-    if isinstance(value, (list, tuple)):
-        return ("seq", tuple(_content_key(v) for v in value))
-    if isinstance(value, (np.ndarray, np.generic, jax.Array)):
-        arr = np.asarray(value)
-        return ("array", arr.dtype.str, arr.shape, arr.tobytes())
-    try:
-        hash(value)
-    except TypeError:
-        return ("repr", repr(value))
-    return ("value", value)
 
 
 class Frozen:
@@ -56,7 +40,7 @@ class Frozen:
 
     def __init__(self, value: Any):
         self.value = value
-        self._key = _content_key(value)
+        self._key = content_key(value)
 
     def __eq__(self, other) -> bool:
         return isinstance(other, Frozen) and self._key == other._key

@@ -16,6 +16,7 @@ import heapq
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+import jax
 import jax.numpy as jnp
 import numpy as np
 
@@ -38,12 +39,20 @@ class Edge:
     back: bool = False
 
 
-def _freeze(value: Any):
+def content_key(value: Any):
+    """A hashable key of a metadata value: dicts, sequences and arrays by content."""
     if isinstance(value, Mapping):
-        return tuple(sorted((k, _freeze(v)) for k, v in value.items()))
+        return ("map", tuple(sorted((str(k), content_key(v)) for k, v in value.items())))
     if isinstance(value, (list, tuple)):
-        return tuple(_freeze(v) for v in value)
-    return value
+        return ("seq", tuple(content_key(v) for v in value))
+    if isinstance(value, (np.ndarray, np.generic, jax.Array)):
+        arr = np.asarray(value)
+        return ("array", arr.dtype.str, arr.shape, arr.tobytes())
+    try:
+        hash(value)
+    except TypeError:
+        return ("repr", repr(value))
+    return ("value", value)
 
 
 class Plan:
@@ -74,7 +83,7 @@ class Plan:
         self.out_shapes = dict(out_shapes)
         self.flat = flat
         self._key = (self.name, self.inputs, self.outputs, self.order, self.edges,
-                     self.components, _freeze(self.in_shapes), _freeze(self.out_shapes))
+                     self.components, content_key(self.in_shapes), content_key(self.out_shapes))
 
     def __eq__(self, other) -> bool:
         return isinstance(other, Plan) and self._key == other._key

@@ -11,7 +11,6 @@ import pytest
 
 import nirjax
 from training._mismatch import (
-    _infer_spikes,
     fit_mismatch,
     perturb,
     read_recording,
@@ -21,7 +20,12 @@ from training._mismatch import (
     simulate_chip,
     substitute,
 )
-from training._mismatch_forcing import Forced, threshold_consistency, threshold_interval
+from training._mismatch_forcing import (
+    Forced,
+    infer_spikes as _infer_spikes,
+    threshold_consistency,
+    threshold_interval,
+)
 
 DT = 1e-4
 PARAMS = ("tau_syn", "tau_mem", "r", "v_threshold")

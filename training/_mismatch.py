@@ -51,7 +51,6 @@ import nirjax
 
 from ._mismatch_chip import SimulatedChip, perturb, relative_errors, simulate, simulate_chip
 from ._mismatch_data import Recording, read_recording, write_recording
-from ._mismatch_forcing import infer_spikes as _infer_spikes  # noqa: F401 - tests use it
 from ._mismatch_objective import as_inputs, batch, make_problem, objective
 from ._mismatch_polish import polish as _polish, uncertainties
 from ._mismatch_targets import Target, as_graph, resolve_targets, substitute
