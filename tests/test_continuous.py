@@ -385,3 +385,18 @@ def test_subtract_reset_cascade_and_capacity_error():
     np.testing.assert_allclose(np.asarray(r.record[node]["v"])[5:, 0], 0.5, rtol=1e-6)
     with pytest.raises(Exception, match="max_spikes_per_step"):
         jax.block_until_ready(simulate_continuous(graph, xs, max_spikes_per_step=2))
+
+
+@pytest.mark.parametrize("cls", sorted(
+    (c for c in nirjax.module_to_nir.registry if isinstance(c, type) and c is not object),
+    key=lambda c: c.__name__), ids=lambda c: c.__name__)
+def test_every_registered_primitive_says_how_continuous_time_treats_it(cls):
+    """The solver reads each node's own declaration: neurons are integrated, Delays shift
+    impulses, stateless affine maps (`linear`) carry impulses; the Heaviside Threshold is not
+    affine and is refused."""
+    if issubclass(cls, nirjax.Neuron) or cls is nirjax.Delay:
+        assert cls.stateful
+    elif cls is nirjax.Threshold:
+        assert not cls.linear
+    else:
+        assert cls.linear and not cls.stateful, cls

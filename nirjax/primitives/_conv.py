@@ -18,6 +18,7 @@ _DIMS = {1: ("NCH", "OIH", "NCH"), 2: ("NCHW", "OIHW", "NCHW")}
 
 
 class _ConvNd(Primitive):
+    linear: ClassVar[bool] = True  # an affine map of its input (continuous time)
     weight: Float[Array, "o i *k"]
     bias: Float[Array, " o"]
     input_shape: Shape | None = eqx.field(static=True)
@@ -76,7 +77,6 @@ class Conv1d(_ConvNd):
     `input_shape` (N, or None), `stride`, `padding` (int, `"same"` or `"valid"`; `"same"`
     follows PyTorch), `dilation`, `groups`.
     """
-    linear: ClassVar[bool] = True
 
 
 class Conv2d(_ConvNd):

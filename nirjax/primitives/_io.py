@@ -23,6 +23,7 @@ def _shape_of(types: dict | None, key: str, name: str) -> Shape:
 
 
 class _Terminal(Primitive):
+    linear: ClassVar[bool] = True  # an affine map of its input (continuous time)
     shape: Shape = eqx.field(static=True)
 
     def __call__(self, x):
@@ -42,7 +43,6 @@ class Input(_Terminal):
 
     - `shape`: the per-step shape of the input (NIR's `input_type["input"]`).
     """
-    linear: ClassVar[bool] = True
 
 
 class Output(_Terminal):

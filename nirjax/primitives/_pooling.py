@@ -14,6 +14,7 @@ from ._base import Primitive
 
 
 class _Pool2d(Primitive):
+    linear: ClassVar[bool] = True  # an affine map of its input (continuous time)
     kernel_size: tuple[int, int] = eqx.field(static=True)
     stride: tuple[int, int] = eqx.field(static=True)
     padding: tuple[int, int] = eqx.field(static=True)
@@ -43,7 +44,6 @@ class SumPool2d(_Pool2d):
 
     **Arguments:** `kernel_size`, `stride`, `padding`, each (height, width).
     """
-    linear: ClassVar[bool] = True
 
     def _pool(self, x):
         return self._sum(x)
