@@ -1,5 +1,6 @@
 """Lines per area of the code, at two commits: all lines, and code lines (without docstrings,
-comments and blank lines). `python benchmarks/line_counts.py OLD NEW` (git revisions)."""
+comments and blank lines). `python benchmarks/line_counts.py OLD NEW [OUT.json]` (git
+revisions)."""
 
 from __future__ import annotations
 
@@ -44,9 +45,10 @@ def _counts(source: str) -> tuple[int, int]:
     return len(lines), len(code - doc)
 
 
-def main(old: str, new: str) -> None:
+def main(old: str, new: str, out: str | None = None) -> None:
     print(f"| area | lines {old} | lines {new} | code lines {old} | code lines {new} |")
     print("|---|---|---|---|---|")
+    rows = {}
     for area, patterns in AREAS.items():
         totals = {}
         for rev in (old, new):
@@ -58,9 +60,19 @@ def main(old: str, new: str) -> None:
                     a, c = _counts(src)
                     n_all, n_code = n_all + a, n_code + c
             totals[rev] = (n_all, n_code)
+        rows[area] = {"lines": [totals[old][0], totals[new][0]],
+                      "code_lines": [totals[old][1], totals[new][1]]}
         print(f"| {area} | {totals[old][0]} | {totals[new][0]} | {totals[old][1]} | "
               f"{totals[new][1]} |")
+    if out:
+        import json
+
+        import nirjax
+
+        with nirjax.atomic_path(out, ".json") as tmp, open(tmp, "w") as f:
+            json.dump({"command": f"python benchmarks/line_counts.py {old} {new} {out}",
+                       "revisions": [old, new], "areas": rows}, f, indent=1)
 
 
 if __name__ == "__main__":
-    main(*sys.argv[1:3])
+    main(*sys.argv[1:4])
