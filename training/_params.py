@@ -8,7 +8,7 @@ Training works on *unconstrained* values; `apply_params` maps them back:
 
 | field | reparametrization | keeps |
 |---|---|---|
-| `tau`, `tau_syn`, `tau_mem` | $\tau = e^{u}$ | $\tau > 0$ |
+| a neuron's `"positive"` parameters (its definition says so: `tau`, `tau_syn`, `tau_mem`, ...) | $\tau = e^{u}$ | $\tau > 0$ |
 | `v_threshold` | $\vartheta = v_{reset} + \mathrm{softplus}(u)$ | $v_{reset} < \vartheta$, finite |
 | everything else | identity | |
 
@@ -38,7 +38,12 @@ __all__ = [
 ]
 
 DEFAULT_TRAINABLE = ("weight", "bias")
-_LOG = {"tau", "tau_syn", "tau_mem"}
+
+
+def _positive(module, field: str) -> bool:
+    """Whether the node's definition constrains `field` to be > 0 (a `nirjax.Neuron`'s
+    `"positive"` parameters)."""
+    return isinstance(module, nirjax.Neuron) and module.parameters.get(field) == "positive"
 
 
 def parameter_fields(module) -> tuple[str, ...]:
@@ -120,7 +125,7 @@ def init_params(graph: nirjax.Graph, trainable: Sequence[tuple[str, str]]) -> di
     for path, field in trainable:
         module = get(graph, path)
         value = jnp.asarray(getattr(module, field))
-        if field in _LOG:
+        if _positive(module, field):
             params[_key(path, field)] = jnp.log(value)
         elif field == "v_threshold" and _threshold_base(module) is not None:
             gap = value - _threshold_base(module)
@@ -145,7 +150,7 @@ def apply_params(graph: nirjax.Graph, params: Mapping[str, jax.Array]) -> nirjax
         u = params[k]
         where = field_getter(path, field)
         module = get(graph, path)
-        if field in _LOG:
+        if _positive(module, field):
             value = jnp.exp(u)
         elif field == "v_threshold" and _threshold_base(module) is not None:
             value = _threshold_base(module) + jax.nn.softplus(u)
