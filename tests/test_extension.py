@@ -237,17 +237,27 @@ def test_training_fit_trains_the_custom_neurons():
 
 
 def test_the_definition_is_checked_when_the_class_is_defined():
-    with pytest.raises(TypeError, match="must set the class variable"):
-        class NoState(nirjax.Neuron):  # noqa: F841
+    with pytest.raises(TypeError, match=r"must set the class variable\(s\) \['spiking'\]"):
+        class NoSpiking(nirjax.Neuron):  # noqa: F841
             parameters = {"tau": "positive"}
-            spiking = False
 
             def vector_field(self, state, u):
                 return {}
 
-    with pytest.raises(TypeError, match="must define threshold"):
+    with pytest.raises(TypeError, match="is spiking: define threshold"):
         class NoThreshold(nirjax.Neuron):  # noqa: F841
-            parameters, state_vars, spiking = {"tau": "positive"}, ("v",), True
+            parameters, spiking = {"tau": "positive"}, True
+
+            def vector_field(self, state, u):
+                return {}
+
+    with pytest.raises(TypeError, match="must define vector_field"):
+        class NoField(nirjax.Neuron):  # noqa: F841
+            parameters, spiking = {"tau": "positive"}, False
+
+    with pytest.raises(TypeError, match="constraints must be one of"):
+        class BadConstraint(nirjax.Neuron):  # noqa: F841
+            parameters, spiking = {"tau": "nonnegative"}, False
 
             def vector_field(self, state, u):
                 return {}

@@ -53,8 +53,9 @@ class Neuron(Primitive):
     **Class variables:**
 
     - `parameters`: `{field: "positive" | "real"}`, every per-neuron array field.
-    - `state_vars`: the names of the state variables.
-    - `spiking`: whether the neuron emits spikes (`threshold` and `reset` apply).
+    - `state_vars`: the names of the state variables (default `("v",)`).
+    - `spiking`: whether the neuron emits spikes (`threshold`, by default `v - v_threshold`, and
+      `reset` apply).
     - `output_var`: for a non-spiking neuron, the state variable it outputs (default `"v"`).
     - `linear`: whether the vector field is affine in state and input with constant
       coefficients (True for every NIR neuron; enables the once-per-run exact coefficients and
@@ -66,7 +67,7 @@ class Neuron(Primitive):
 
     options: Options = eqx.field(static=True)
     parameters: ClassVar[Mapping[str, str]]
-    state_vars: ClassVar[tuple[str, ...]]
+    state_vars: ClassVar[tuple[str, ...]] = ("v",)
     spiking: ClassVar[bool]
     output_var: ClassVar[str] = "v"
     linear: ClassVar[bool] = True
@@ -78,21 +79,20 @@ class Neuron(Primitive):
         super().__init_subclass__(**kwargs)
         if cls.__dict__.get("abstract", False) or getattr(cls, "__abstractmethods__", None):
             return
-        missing = [k for k in ("parameters", "state_vars", "spiking") if not hasattr(cls, k)]
-        if missing:
-            raise TypeError(
-                f"{cls.__name__}: a nirjax.Neuron must set the class variable(s) {missing}."
-            )
-        bad = {k: c for k, c in cls.parameters.items() if c not in CONSTRAINTS}
-        if bad:
-            raise TypeError(
-                f"{cls.__name__}.parameters: constraints must be one of {list(CONSTRAINTS)}, got "
-                f"{bad}."
-            )
-        if cls.spiking and cls.threshold is Neuron.threshold:
-            raise TypeError(f"{cls.__name__}: a spiking neuron must define threshold(state).")
-        if cls.vector_field is Neuron.vector_field:
-            raise TypeError(f"{cls.__name__}: a nirjax.Neuron must define vector_field.")
+        missing = [k for k in ("parameters", "spiking") if not hasattr(cls, k)]
+        params = getattr(cls, "parameters", {})
+        bad = {k: c for k, c in params.items() if c not in CONSTRAINTS}
+        checks = (
+            (missing, f"must set the class variable(s) {missing}"),
+            (bad, f"parameters: constraints must be one of {list(CONSTRAINTS)}, got {bad}"),
+            (cls.vector_field is Neuron.vector_field, "must define vector_field(state, u)"),
+            (getattr(cls, "spiking", False) and cls.threshold is Neuron.threshold
+             and "v_threshold" not in params,
+             "is spiking: define threshold(state) (or a v_threshold parameter)"),
+        )
+        for failed, problem in checks:
+            if failed:
+                raise TypeError(f"{cls.__name__} (a nirjax.Neuron): {problem}.")
 
     def __check_init__(self):
         for field, constraint in self.parameters.items():
@@ -114,8 +114,9 @@ class Neuron(Primitive):
         return {k: state[k] + gain[k] * a for k in self.state_vars}
 
     def threshold(self, state: dict) -> jax.Array:
-        """A spike where this crosses 0 from below (spiking neurons)."""
-        raise NotImplementedError
+        """A spike where this crosses 0 from below (spiking neurons): `v - v_threshold` unless
+        overridden."""
+        return state["v"] - self.v_threshold
 
     def reset(self, state: dict, z: Any) -> dict:
         """The state after spikes `z` (0 or 1, differentiable): `options.reset` applied to v,
@@ -264,7 +265,6 @@ class I(Neuron):  # noqa: E742 - NIR's name
 
     r: Float[Array, ...]
     parameters: ClassVar = {"r": "real"}
-    state_vars: ClassVar = ("v",)
     spiking: ClassVar = False
 
     def vector_field(self, state, u):
@@ -285,15 +285,11 @@ class IF(Neuron):
     v_threshold: Float[Array, ...]
     v_reset: Float[Array, ...]
     parameters: ClassVar = {"r": "real", "v_threshold": "real", "v_reset": "real"}
-    state_vars: ClassVar = ("v",)
     spiking: ClassVar = True
     nir_defaults: ClassVar = {"v_reset": 0.0}
 
     def vector_field(self, state, u):
         return {"v": self.r * u}
-
-    def threshold(self, state):
-        return state["v"] - self.v_threshold
 
 
 class LI(Neuron):
@@ -311,7 +307,6 @@ class LI(Neuron):
     r: Float[Array, ...]
     v_leak: Float[Array, ...]
     parameters: ClassVar = {"tau": "positive", "r": "real", "v_leak": "real"}
-    state_vars: ClassVar = ("v",)
     spiking: ClassVar = False
 
     def vector_field(self, state, u):
@@ -337,15 +332,11 @@ class LIF(Neuron):
     v_reset: Float[Array, ...]
     parameters: ClassVar = {"tau": "positive", "r": "real", "v_leak": "real",
                             "v_threshold": "real", "v_reset": "real"}
-    state_vars: ClassVar = ("v",)
     spiking: ClassVar = True
     nir_defaults: ClassVar = {"v_reset": 0.0}
 
     def vector_field(self, state, u):
         return {"v": (self.v_leak - state["v"] + self.r * u) / self.tau}
-
-    def threshold(self, state):
-        return state["v"] - self.v_threshold
 
 
 def _cuba_field(m, state, u):
@@ -410,9 +401,6 @@ class CubaLIF(Neuron):
 
     def vector_field(self, state, u):
         return _cuba_field(self, state, u)
-
-    def threshold(self, state):
-        return state["v"] - self.v_threshold
 
 
 for _cls, _nir_cls in ((I, nir.I), (IF, nir.IF), (LI, nir.LI), (LIF, nir.LIF),
