@@ -71,12 +71,10 @@ def write(path: str | os.PathLike, graph: Graph | nir.NIRGraph) -> None:
 def recorded_options(src: nir.NIRGraph | str | os.PathLike) -> dict[str, Any]:
     """The dynamics options (and dtype) that `to_nir` recorded in a graph's top-level metadata,
     decoded to Python values (`{}` for a graph nirjax did not write)."""
-    from ._import import options_from_metadata
-
     if not isinstance(src, nir.NIRGraph):
         src = read(src)
     metadata = getattr(src, "metadata", None) or {}
-    found = options_from_metadata(metadata)
+    found = Options.from_metadata(metadata)
     if DTYPE_KEY in metadata:
         found["dtype"] = str(decode(metadata[DTYPE_KEY]))
     return found

@@ -17,12 +17,6 @@ from ._options import Options, check_names, decode
 from ._registry import ImportContext, nir_to_module
 
 
-def options_from_metadata(metadata: Mapping[str, Any] | None, where: str = "metadata") -> dict:
-    """The dynamics options recorded in NIR metadata by `nirjax.to_nir` (may be empty), parsed
-    strictly (see `Options.from_metadata`)."""
-    return Options.from_metadata(metadata, where)
-
-
 def read(path: str | os.PathLike) -> nir.NIRGraph:
     """Read a .nir file into a `nir.NIRGraph`, with a clear error for a missing or malformed
     file. Types are checked by nirjax itself (shape inference), so older files whose declared
@@ -93,7 +87,7 @@ def _build(
     modules = {}
     for key, node in graph.nodes.items():
         full = f"{path}/{key}" if path else key
-        recorded = options_from_metadata(getattr(node, "metadata", None), f"node {full!r}")
+        recorded = Options.from_metadata(getattr(node, "metadata", None), f"node {full!r}")
         if full in node_options:
             used.add(full)
         overrides = {**recorded, **explicit, **node_options.get(full, {})}
@@ -152,7 +146,7 @@ def from_nir(
     dtype = _resolve_dtype(dtype)
     check_names(options, "from_nir: ")
     explicit = {k: v for k, v in options.items() if v is not None}
-    settings = {**options_from_metadata(getattr(src, "metadata", None), "graph metadata"),
+    settings = {**Options.from_metadata(getattr(src, "metadata", None), "graph metadata"),
                 **explicit}
     if "dt" not in settings:
         raise ValueError(

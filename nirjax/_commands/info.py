@@ -9,7 +9,8 @@ import equinox as eqx
 import jax
 
 from .._export import recorded_options
-from .._import import options_from_metadata, read
+from .._import import read
+from .._options import Options
 
 
 def add_parser(subparsers) -> None:
@@ -74,7 +75,7 @@ def _node_options(nir_graph, prefix=""):
     import nir
 
     for key, node in nir_graph.nodes.items():
-        found = options_from_metadata(getattr(node, "metadata", None))
+        found = Options.from_metadata(getattr(node, "metadata", None))
         if found:
             yield prefix + key, found
         if isinstance(node, nir.NIRGraph):
