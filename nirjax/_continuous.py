@@ -73,7 +73,7 @@ import numpy as np
 import optimistix as optx
 
 from ._graph import Graph
-from ._plan import kahn_order
+from ._plan import FlatPlan, kahn_order
 from .primitives._delay import Delay
 from .primitives._neuron import Neuron
 
@@ -95,16 +95,11 @@ class _Net:
     spiking: tuple[str, ...]
     delays: tuple[str, ...]
     order: tuple[str, ...]
-    incoming_items: tuple[tuple[str, tuple[str, ...]], ...]
-    shapes_items: tuple[tuple[str, tuple[int, ...]], ...]
-
-    @property
-    def incoming(self) -> dict[str, tuple[str, ...]]:
-        return dict(self.incoming_items)
+    flat: FlatPlan
 
     @property
     def shapes(self) -> dict[str, tuple[int, ...]]:
-        return dict(self.shapes_items)
+        return self.flat.in_shapes
 
 
 def build_net(graph: Graph, input_kind: str) -> _Net:
@@ -173,8 +168,7 @@ def build_net(graph: Graph, input_kind: str) -> _Net:
         spiking=tuple(sorted(spiking)),
         delays=tuple(sorted(delays)),
         order=tuple(order),
-        incoming_items=tuple(sorted((k, tuple(v)) for k, v in incoming.items())),
-        shapes_items=flat.in_shapes_items,
+        flat=flat,
     )
 
 
@@ -182,7 +176,7 @@ def _propagate(mods: Mapping[str, Any], net: _Net, sources: dict) -> dict:
     """Evaluate the linear maps: the summed input of every neuron, Delay and Output, given the
     values of the sources (Inputs, neurons, Delays)."""
     values = dict(sources)
-    incoming = net.incoming
+    incoming = net.flat.incoming()
 
     def gather(n):
         terms = [values[s] for s in incoming[n]]
