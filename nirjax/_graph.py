@@ -421,6 +421,11 @@ class Graph(Primitive):
         """
         if isinstance(record, str):
             record = (record,)
+        if not self.outputs:
+            raise ValueError(
+                f"{f'graph {self.name!r}' if self.name else 'the graph'} has no Output node, so a "
+                "run would return nothing. Add a nir.Output node and an edge into it."
+            )
         xs = self._check_inputs(xs, sequence=True)
         if state is None:
             state = self.init_state()

@@ -131,6 +131,13 @@ def compile_plan(nodes: Mapping[str, Any], edges: Sequence[tuple[str, str]], *, 
     Every structural problem is a `ValueError` naming the graph, the edge or the node, and the
     fix."""
     where = _where(name)
+    for key in nodes:
+        if not isinstance(key, str) or not key or "/" in key:
+            raise ValueError(
+                f"{where}: node name {key!r} cannot be used: names must be non-empty strings "
+                "without '/' (nirjax addresses nested nodes as 'sub/node', and a .nir file could "
+                "not be read back). Rename the node."
+            )
     inputs = tuple(sorted(k for k, n in nodes.items() if isinstance(n, Input)))
     outputs = tuple(sorted(k for k, n in nodes.items() if isinstance(n, Output)))
     if not inputs:
@@ -138,10 +145,16 @@ def compile_plan(nodes: Mapping[str, Any], edges: Sequence[tuple[str, str]], *, 
             f"{where}: has no Input node, so it cannot be driven. Add a nir.Input node with "
             "the input's shape and an edge from it."
         )
-    resolved = []
+    resolved, seen = [], set()
     for edge in edges:
         if len(edge) != 2 or not all(isinstance(s, str) for s in edge):
             raise ValueError(f"{where}: edge {edge!r} is not a pair of node names.")
+        if tuple(edge) in seen:
+            raise ValueError(
+                f"{where}: edge {tuple(edge)} is listed twice; it would add the same input twice. "
+                "Remove the duplicate (to double a signal, scale its weight)."
+            )
+        seen.add(tuple(edge))
         src, sport = _resolve(edge[0], nodes, name, edge, "source")
         dst, dport = _resolve(edge[1], nodes, name, edge, "destination")
         if isinstance(nodes[dst], Input):

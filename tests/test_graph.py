@@ -272,3 +272,22 @@ def test_two_imports_of_one_graph_compile_once():
         model = _recurrent_model()
         run(model, jnp.zeros((5, 4)))
     assert len(traces) == 1
+
+
+def test_structural_mistakes_are_refused_with_the_fix():
+    n = np.ones(2)
+    lif = nir.LIF(tau=n * 0.01, r=n, v_leak=0 * n, v_threshold=n, v_reset=0 * n)
+    base = {"in": nir.Input(np.array([2])), "lif": lif, "out": nir.Output(np.array([2]))}
+    dup = nir.NIRGraph(nodes=base, edges=[("in", "lif"), ("in", "lif"), ("lif", "out")],
+                       type_check=False)
+    with pytest.raises(ValueError, match=r"edge \('in', 'lif'\) is listed twice"):
+        nirjax.from_nir(dup, dt=1e-3)
+    slash = nir.NIRGraph(nodes={"in": base["in"], "a/b": lif, "out": base["out"]},
+                         edges=[("in", "a/b"), ("a/b", "out")], type_check=False)
+    with pytest.raises(ValueError, match="node name 'a/b' cannot be used"):
+        nirjax.from_nir(slash, dt=1e-3)
+    no_out = nirjax.from_nir(nir.NIRGraph(nodes={"in": base["in"], "lif": lif},
+                                          edges=[("in", "lif")], type_check=False), dt=1e-3)
+    assert no_out.plan.out_shapes["lif"] == (2,)  # shapes can still be probed
+    with pytest.raises(ValueError, match="has no Output node"):
+        no_out(jnp.zeros((3, 2), jnp.float32))
