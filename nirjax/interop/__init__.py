@@ -1,0 +1,36 @@
+"""Explicit corrections for the NIR converters of other simulators (snnTorch, Norse).
+
+Each peer's exporter writes NIR that does not say everything its own simulator does (a
+hard-coded dt, a time constant off by a factor, a missing input weight, a batch dimension in the
+Input's shape), and each importer accepts only part of NIR. nirjax never guesses: `from_nir`
+reads a graph literally. The functions here state each known defect and correct it when you
+call them; see `docs/interop.md` for the measured agreement. None of them needs the peer
+installed: they work on `nir.NIRGraph`s.
+
+snnTorch (measured with snnTorch 1.0.0):
+
+    g = snntorch.export_nir.export_to_nir(net, sample, ignore_dims=[0])
+    model = nirjax.interop.from_snntorch(g)       # dt = 1e-4, as snnTorch wrote it
+    nir_graph = nirjax.interop.to_snntorch(model) # for snntorch.import_nir.import_from_nir
+
+Norse (measured with Norse 1.1.0):
+
+    g = norse.torch.to_nir(net, sample, dt=1e-3)
+    model = nirjax.interop.from_norse(g, dt=1e-3)           # tau, w_in and shapes corrected
+    nir_graph = nirjax.interop.to_norse(model)              # for norse.torch.from_nir(..., dt=)
+"""
+
+from ._common import rescale_time as rescale_time
+from ._norse import (
+    fix_norse_export as fix_norse_export,
+    from_norse as from_norse,
+    norse_options as norse_options,
+    to_norse as to_norse,
+)
+from ._snntorch import (
+    SNNTORCH_DT as SNNTORCH_DT,
+    from_snntorch as from_snntorch,
+    snntorch_initial_state as snntorch_initial_state,
+    snntorch_options as snntorch_options,
+    to_snntorch as to_snntorch,
+)
