@@ -7,10 +7,13 @@ import dataclasses
 from collections.abc import Callable, Mapping
 from typing import Any
 
+import jax.numpy as jnp
 import nir
 import numpy as np
 
+from .._export import recorded_options, to_nir
 from .._graph import Graph
+from .._import import from_nir
 from .._paths import walk
 
 _TIME_FIELDS = ("tau", "tau_mem", "tau_syn", "delay")
@@ -69,15 +72,49 @@ def _walk(graph: nir.NIRGraph):
     return ((p, n) for p, n in walk(graph) if not isinstance(n, nir.NIRGraph))
 
 
-def rescale_time(graph: nir.NIRGraph, factor: float) -> nir.NIRGraph:
+def as_nir_graph(graph: Graph | nir.NIRGraph, where: str) -> nir.NIRGraph:
+    """A `nir.NIRGraph` for a nirjax `Graph` (`to_nir`, options recorded) or a NIR graph."""
+    if isinstance(graph, Graph):
+        return to_nir(graph)
+    if isinstance(graph, nir.NIRGraph):
+        return graph
+    raise TypeError(f"{where}: expected a nirjax.Graph or a nir.NIRGraph, got "
+                    f"{type(graph).__name__}.")
+
+
+def as_model(graph: Graph | nir.NIRGraph, where: str) -> Graph:
+    """A nirjax `Graph` for a `Graph` or for a NIR graph that records nirjax's options (one
+    written by `nirjax.to_nir` / `nirjax.write`), built with the recorded options and dtype."""
+    if isinstance(graph, Graph):
+        return graph
+    graph = as_nir_graph(graph, where)
+    recorded = recorded_options(graph)
+    if "dt" not in recorded:
+        raise TypeError(
+            f"{where}: this nir.NIRGraph records no nirjax options (no 'nirjax_dt'), so its "
+            "dynamics are not known. Build the model with nirjax.from_nir(graph, dt=..., ...) "
+            "and pass that."
+        )
+    kwargs = {"dtype": jnp.dtype(recorded["dtype"])} if "dtype" in recorded else {}
+    return from_nir(graph, **kwargs)
+
+
+def same_kind(original: Graph | nir.NIRGraph, graph: nir.NIRGraph) -> Graph | nir.NIRGraph:
+    """`graph` as the kind of `original`: a NIR graph, or a nirjax `Graph` rebuilt with the
+    options `graph` records (every option and the dtype survive, see `nirjax.to_nir`)."""
+    return as_model(graph, "interop") if isinstance(original, Graph) else graph
+
+
+def rescale_time(graph: Graph | nir.NIRGraph, factor: float) -> Graph | nir.NIRGraph:
     r"""Multiply every time constant and delay (`tau`, `tau_mem`, `tau_syn`, `delay`) by `factor`.
 
     Under forward Euler a neuron's step depends on `dt / tau` only, so a graph run with step `dt`
     behaves exactly like `rescale_time(graph, dt2 / dt)` run with step `dt2`. Use it to move a
     graph between peers that assume different steps (snnTorch assumes `dt = 1e-4`).
 
-    **Arguments:** `graph` (a `nir.NIRGraph`), `factor` (> 0).
-    **Returns:** a new `nir.NIRGraph`; the input is not modified.
+    **Arguments:** `graph` (a `nir.NIRGraph` or a nirjax `Graph`), `factor` (> 0).
+    **Returns:** a new graph of the same kind (a `Graph` keeps its options, dt included); the
+    input is not modified.
     """
     factor = float(factor)
     if not (np.isfinite(factor) and factor > 0):
@@ -88,7 +125,7 @@ def rescale_time(graph: nir.NIRGraph, factor: float) -> nir.NIRGraph:
                    if getattr(node, f, None) is not None}
         return _replace(node, **changes) if changes else node
 
-    return _map_nodes(graph, fn)
+    return same_kind(graph, _map_nodes(as_nir_graph(graph, "rescale_time"), fn))
 
 
 def _unique(values, what: str, path: str, peer: str, fix: str) -> float:

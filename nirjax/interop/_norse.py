@@ -8,11 +8,23 @@ import numpy as np
 from .._export import to_nir
 from .._graph import Graph
 from .._import import from_nir
-from ._common import _NODE_FIELDS, _array, _map_nodes, _named_modules, _replace, _require, _walk
+from ._common import (
+    _NODE_FIELDS,
+    _array,
+    _map_nodes,
+    _named_modules,
+    _replace,
+    _require,
+    _walk,
+    as_model,
+    as_nir_graph,
+    same_kind,
+)
 
 
 # ----------------------------------------------------------------------------------- Norse
-def fix_norse_export(graph: nir.NIRGraph, dt: float, *, batch_dim: bool = True) -> nir.NIRGraph:
+def fix_norse_export(graph: nir.NIRGraph | Graph, dt: float, *,
+                     batch_dim: bool = True) -> nir.NIRGraph | Graph:
     r"""Correct a graph written by `norse.torch.to_nir(module, sample, dt=dt)` (Norse 1.1.0).
 
     Norse's exporter has three defects this undoes, each explicitly:
@@ -58,17 +70,17 @@ def fix_norse_export(graph: nir.NIRGraph, dt: float, *, batch_dim: bool = True) 
                               metadata=dict(node.metadata or {}))
         return _replace(node, **changes) if changes else node
 
-    return _map_nodes(graph, fn)
+    return same_kind(graph, _map_nodes(as_nir_graph(graph, "fix_norse_export"), fn))
 
 
-def norse_options(graph: nir.NIRGraph, dt: float) -> dict:
+def norse_options(graph: nir.NIRGraph | Graph, dt: float) -> dict:
     """The `from_nir` options that reproduce Norse 1.1.0's cells from a `fix_norse_export`ed
     graph: forward Euler at `dt`, a held current for `LIFBoxCell` (LIF) and `LIBoxCell` (LI)
     (`v <- v + dt / tau (v_leak - v + x)`), and per node an impulse input for `IAFCell` (IF,
     `v <- v + x`) and `LIFCell` (CubaLIF: `i <- i + x`, then `v` from that `i`, then `i`
     decays, i.e. `cuba_order="voltage_first"`). Reset to `v_reset` ("value")."""
     node_options: dict[str, dict] = {}
-    for path, node in _walk(graph):
+    for path, node in _walk(as_nir_graph(graph, "norse_options")):
         if isinstance(node, nir.IF):
             node_options[path] = {"input_mode": "impulse"}
         elif isinstance(node, nir.CubaLIF):
@@ -77,10 +89,11 @@ def norse_options(graph: nir.NIRGraph, dt: float) -> dict:
                 node_options=node_options)
 
 
-def from_norse(graph: nir.NIRGraph, dt: float, *, batch_dim: bool = True, **kwargs) -> Graph:
+def from_norse(graph: nir.NIRGraph | Graph, dt: float, *, batch_dim: bool = True,
+               **kwargs) -> Graph:
     """Import a graph written by `norse.torch.to_nir(..., dt=dt)`: `fix_norse_export`, then
     `from_nir` with `norse_options`. Other keyword arguments go to `from_nir`."""
-    fixed = fix_norse_export(graph, dt, batch_dim=batch_dim)
+    fixed = fix_norse_export(as_nir_graph(graph, "from_norse"), dt, batch_dim=batch_dim)
     options = norse_options(fixed, dt)
     extra = dict(kwargs.pop("node_options", None) or {})
     for k, v in extra.items():
@@ -88,7 +101,7 @@ def from_norse(graph: nir.NIRGraph, dt: float, *, batch_dim: bool = True, **kwar
     return from_nir(fixed, **options, **kwargs)
 
 
-def to_norse(model: Graph) -> nir.NIRGraph:
+def to_norse(model: Graph | nir.NIRGraph) -> nir.NIRGraph:
     """Export a nirjax graph for `norse.torch.from_nir(graph, dt=model.options.dt)`, or say why
     it cannot be.
 
@@ -97,8 +110,7 @@ def to_norse(model: Graph) -> nir.NIRGraph:
     also leaks towards `v_leak`), an IF into `IAFCell` (`v <- v + x`, ignoring `r` and
     `v_reset`), and has no LI, CubaLI or I. This checks the graph against that.
     """
-    if not isinstance(model, Graph):
-        raise TypeError(f"to_norse: expected a nirjax.Graph, got {type(model).__name__}.")
+    model = as_model(model, "to_norse")
     for path, module in _named_modules(model):
         options = getattr(module, "options", None)
         kind = type(module).__name__

@@ -9,7 +9,16 @@ import numpy as np
 from .._export import to_nir
 from .._graph import Graph
 from .._import import from_nir
-from ._common import _check_options, _modules, _require, _unique, _walk, rescale_time
+from ._common import (
+    _check_options,
+    _modules,
+    _require,
+    _unique,
+    _walk,
+    as_model,
+    as_nir_graph,
+    rescale_time,
+)
 
 SNNTORCH_DT = 1e-4
 """The time step snnTorch's exporter and importer hard-code (seconds)."""
@@ -58,7 +67,7 @@ def snntorch_options(reset_mechanism: str = "zero", reset_delay: bool = False) -
     )
 
 
-def from_snntorch(graph: nir.NIRGraph, *, reset_mechanism: str = "zero",
+def from_snntorch(graph: nir.NIRGraph | Graph, *, reset_mechanism: str = "zero",
                   reset_delay: bool = False, **kwargs) -> Graph:
     """Import a graph written by `snntorch.export_to_nir`, with `snntorch_options(...)`.
 
@@ -66,6 +75,7 @@ def from_snntorch(graph: nir.NIRGraph, *, reset_mechanism: str = "zero",
     `threshold` tensors: with scalar ones, snnTorch 1.0.0's exporter fails NIR's type check.
     Other keyword arguments go to `nirjax.from_nir` (e.g. `surrogate`, `dtype`).
     """
+    graph = as_nir_graph(graph, "from_snntorch")
     return from_nir(graph, **snntorch_options(reset_mechanism, reset_delay), **kwargs)
 
 
@@ -95,7 +105,7 @@ def snntorch_initial_state(model: Graph) -> dict:
     return fill(model, model.init_state())
 
 
-def to_snntorch(model: Graph) -> nir.NIRGraph:
+def to_snntorch(model: Graph | nir.NIRGraph) -> nir.NIRGraph:
     """Export a nirjax graph for `snntorch.import_nir.import_from_nir`, or say why it cannot be.
 
     snnTorch's importer assumes `dt = 1e-4`, forward Euler, a reset to zero, `v_leak = 0`, one
@@ -107,8 +117,7 @@ def to_snntorch(model: Graph) -> nir.NIRGraph:
 
     **Returns:** a `nir.NIRGraph` to pass to `import_from_nir`.
     """
-    if not isinstance(model, Graph):
-        raise TypeError(f"to_snntorch: expected a nirjax.Graph, got {type(model).__name__}.")
+    model = as_model(model, "to_snntorch")
     _check_options(model, "snnTorch", dict(discretization="euler", input_mode="current",
                                            reset="value", cuba_order="current_first"))
     graph = to_nir(model)
