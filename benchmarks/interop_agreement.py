@@ -25,6 +25,8 @@ from collections.abc import Callable
 import numpy as np
 
 LI_ATOL = 1e-5
+CONFORMANCE = os.environ.get("NIRJAX_CONFORMANCE", os.path.join(
+    os.path.dirname(os.path.abspath(__file__)), "..", "..", "shared", "conformance"))
 
 
 # ------------------------------------------------------------------------------- simulation
@@ -317,6 +319,182 @@ def nirjax_to_norse(kind: str, steps: int, batch: int, seed: int):
     return ref, _nirjax_run(model, xs.numpy())
 
 
+# ---------------------------------------------------------------------------------- Sinabs
+SINABS_KINDS = ("IAF", "LIF", "LIF(norm_input=False)", "IAF(SingleSpike)", "CNN")
+
+
+def _sinabs_layers(kind: str, batch: int, seed: int):
+    import sinabs.layers as sl
+    import torch
+
+    from sinabs.activation import SingleSpike
+
+    torch.manual_seed(seed)
+    if kind == "CNN":  # the shape of the paper's cnn_sinabs.nir, smaller
+        return torch.nn.Sequential(
+            torch.nn.Conv2d(2, 4, 3, stride=2, padding=1), sl.IAFSqueeze(batch_size=batch),
+            torch.nn.Conv2d(4, 4, 3, padding=1), sl.IAFSqueeze(batch_size=batch),
+            sl.SumPool2d(2), torch.nn.Flatten(), torch.nn.Linear(4 * 2 * 2, N),
+            sl.IAFSqueeze(batch_size=batch)), (2, 8, 8)
+    if kind == "IAF":
+        neuron = sl.IAFSqueeze(batch_size=batch, spike_threshold=1.0)
+    elif kind == "IAF(SingleSpike)":
+        neuron = sl.IAFSqueeze(batch_size=batch, spike_threshold=1.0, spike_fn=SingleSpike)
+    elif kind == "LIF":
+        # scalar parameters: with a per-neuron tau and a scalar threshold Sinabs's exporter
+        # fails NIR's shape check
+        neuron = sl.LIFSqueeze(tau_mem=8.0, batch_size=batch, spike_threshold=0.4)
+    elif kind == "LIF(norm_input=False)":
+        neuron = sl.LIFSqueeze(tau_mem=8.0, batch_size=batch, spike_threshold=1.0,
+                               norm_input=False)
+    else:
+        raise KeyError(kind)
+    return torch.nn.Sequential(torch.nn.Linear(N_IN, N), neuron), (N_IN,)
+
+
+def _sinabs_run(net, xs):
+    """Run a Sinabs network of Squeeze layers: xs (T, B, ...) -> (T, B, ...)."""
+    import torch
+
+    T, B = xs.shape[:2]
+    for m in net.modules():
+        if hasattr(m, "reset_states"):
+            m.reset_states()
+    flat = xs.transpose(0, 1).reshape((B * T,) + tuple(xs.shape[2:]))  # (b, t) batch-major
+    with torch.no_grad():
+        out = net(flat)
+    if isinstance(out, tuple):  # nirtorch's GraphExecutor returns (output, state)
+        out = out[0]
+    return out.reshape((B, T) + tuple(out.shape[1:])).transpose(0, 1).numpy()
+
+
+def sinabs_to_nirjax(kind: str, steps: int, batch: int, seed: int, corrected: bool = True):
+    """Build in Sinabs, export with `sinabs.nir.to_nir`, import with `from_sinabs` (or, with
+    `corrected=False`, plain `from_nir` with nirjax's defaults at dt = 1, as written)."""
+    import sinabs.nir
+    import torch
+
+    import nirjax
+    import nirjax.interop
+
+    net, shape = _sinabs_layers(kind, batch, seed)
+    with _quiet():
+        graph = sinabs.nir.to_nir(net, torch.zeros((batch,) + shape))
+    if corrected:
+        spike_fn = "single" if "SingleSpike" in kind else "multi"
+        model = nirjax.interop.from_sinabs(graph, norm_input="norm_input=False" not in kind and
+                                           None, spike_fn=spike_fn)
+    else:
+        model = nirjax.from_nir(nirjax.interop.fix_sinabs_export(graph, norm_input=True), dt=1.0)
+    xs = _inputs(shape, steps, batch, seed + 1)
+    return _sinabs_run(net, xs), _nirjax_run(model, xs.numpy())
+
+
+NIRJAX_TO_SINABS = ("IF", "LIF", "CNN")
+
+
+def _nirjax_sinabs_model(kind: str, seed: int):
+    import nir
+
+    import nirjax
+
+    rng = np.random.default_rng(seed)
+    f32 = lambda a: np.asarray(a, np.float32)  # noqa: E731
+    dt = 1e-3
+    opts = dict(dt=dt, discretization="exact", reset="subtract", spikes_per_step="multi",
+                threshold_comparison="greater_equal")
+    imp = {"input_mode": "impulse"}
+    if kind == "IF":
+        nodes = [nir.Affine(weight=f32(rng.normal(0.5, 1.0, (N, N_IN))), bias=f32(np.zeros(N))),
+                 nir.IF(r=f32(np.ones(N)), v_threshold=f32(np.full(N, 1.0)),
+                        v_reset=f32(np.zeros(N)))]
+        shape, node_options = (N_IN,), {"if": imp}
+    elif kind == "LIF":
+        tau = f32(np.full(N, 8 * dt))
+        nodes = [nir.Affine(weight=f32(rng.normal(0.5, 1.0, (N, N_IN))),
+                            bias=f32(rng.normal(0, 0.1, N))),
+                 nir.LIF(tau=tau, r=f32(1 / (1 - np.exp(-dt / tau.astype(np.float64)))),
+                         v_leak=f32(np.zeros(N)), v_threshold=f32(np.full(N, 1.0)),
+                         v_reset=f32(np.zeros(N)))]
+        shape, node_options = (N_IN,), {}
+    elif kind == "CNN":
+        shape = (2, 8, 8)
+
+        def conv(cin, cout, stride, hw):
+            return nir.Conv2d(input_shape=np.array(hw), weight=f32(rng.normal(0.05, 0.4,
+                              (cout, cin, 3, 3))), stride=np.array([stride, stride]),
+                              padding=np.array([1, 1]), dilation=np.array([1, 1]), groups=1,
+                              bias=f32(np.zeros(cout)))
+
+        def iaf(s):
+            return nir.IF(r=f32(np.ones(s)), v_threshold=f32(np.full(s, 1.0)),
+                          v_reset=f32(np.zeros(s)))
+
+        nodes = [conv(2, 4, 2, (8, 8)), iaf((4, 4, 4)), conv(4, 4, 1, (4, 4)), iaf((4, 4, 4)),
+                 nir.SumPool2d(kernel_size=np.array([2, 2]), stride=np.array([2, 2]),
+                               padding=np.array([0, 0])),
+                 nir.Flatten(input_type={"input": np.array([4, 2, 2])}, start_dim=0),
+                 nir.Affine(weight=f32(rng.normal(0.2, 0.5, (N, 16))), bias=f32(np.zeros(N))),
+                 iaf((N,))]
+        names = ["0", "1", "2", "3", "4", "5", "6", "7"]
+        graph = nir.NIRGraph(
+            nodes={"input": nir.Input(input_type={"input": np.array(shape)}),
+                   **dict(zip(names, nodes)),
+                   "output": nir.Output(output_type={"output": np.array([N])})},
+            edges=[("input", "0")] + list(zip(names[:-1], names[1:])) + [("7", "output")],
+            type_check=False)
+        model = nirjax.from_nir(graph, **opts,
+                                node_options={n: imp for n in ("1", "3", "7")})
+        return _train(model, shape, seed), shape
+    else:
+        raise KeyError(kind)
+    graph = nir.NIRGraph.from_list(*nodes, type_check=False)
+    graph.nodes["input"] = nir.Input(input_type={"input": np.array(shape)})
+    return _train(nirjax.from_nir(graph, **opts, node_options=node_options), shape, seed), shape
+
+
+def nirjax_to_sinabs(kind: str, steps: int, batch: int, seed: int, corrected: bool = True):
+    """Build (and train) in nirjax, export with `to_sinabs`, import with `sinabs.nir.from_nir`
+    and `fix_sinabs_import` (without it, `corrected=False`: Sinabs's importer as is)."""
+    import sinabs.nir
+
+    import nirjax.interop
+
+    model, shape = _nirjax_sinabs_model(kind, seed)
+    graph = nirjax.interop.to_sinabs(model)
+    with _quiet():
+        net = sinabs.nir.from_nir(_through_file(graph), batch_size=batch)
+    if corrected:
+        nirjax.interop.fix_sinabs_import(net, model)
+    xs = _inputs(shape, steps, batch, seed + 1)
+    return _sinabs_run(net, xs), _nirjax_run(model, xs.numpy())
+
+
+def sinabs_paper_cnn(steps: int, batch: int, seed: int, corrected: bool = True,
+                     path: str | None = None):
+    """The NIR paper's `cnn_sinabs.nir`, run by Sinabs (`sinabs.nir.from_nir` of the same file)
+    and by nirjax (`from_sinabs`), on random input spikes. With `corrected=False`: nirjax's
+    defaults (one spike, `v > thr`, an impulse input at the paper's dt = 1e-4) against Sinabs's
+    importer as is."""
+    import sinabs.nir
+
+    import nirjax
+    import nirjax.interop
+
+    path = path or os.path.join(CONFORMANCE, "cnn", "cnn_sinabs.nir")
+    graph = nirjax.read(path)
+    if corrected:
+        model = nirjax.interop.from_sinabs(graph)
+    else:
+        model = nirjax.from_nir(graph, dt=1e-4, input_mode="impulse")
+    with _quiet():
+        net = sinabs.nir.from_nir(nirjax.read(path), batch_size=batch)
+    if corrected:
+        nirjax.interop.fix_sinabs_import(net, model)
+    xs = _inputs((2, 34, 34), steps, batch, seed + 1)
+    return _sinabs_run(net, xs), _nirjax_run(model, xs.numpy())
+
+
 # -------------------------------------------------------------------------------- helpers
 class _quiet:
     """Silence the peers' prints and warnings while they convert."""
@@ -368,6 +546,8 @@ CASES: dict[str, tuple[Callable, tuple[str, ...]]] = {
     "nirjax->snntorch": (nirjax_to_snntorch, NIRJAX_TO_SNNTORCH),
     "norse->nirjax": (norse_to_nirjax, NORSE_KINDS),
     "nirjax->norse": (nirjax_to_norse, NIRJAX_TO_NORSE),
+    "sinabs->nirjax": (sinabs_to_nirjax, SINABS_KINDS),
+    "nirjax->sinabs": (nirjax_to_sinabs, NIRJAX_TO_SINABS),
 }
 
 

@@ -198,3 +198,85 @@ def test_to_norse_refuses_li():
     )
     with pytest.raises(NotImplementedError, match="no LI"):
         nirjax.interop.to_norse(nirjax.from_nir(g, dt=1e-3))
+
+
+# ----------------------------------------------------------------------------------- Sinabs
+@pytest.fixture(scope="module")
+def sinabs():
+    pytest.importorskip("torch", reason="the interop extra (torch) is not installed")
+    module = pytest.importorskip(
+        "sinabs.nir", reason="Sinabs is not installed (.ci/run installs sinabs==3.1.3 --no-deps)")
+    import sys
+
+    assert "samna" not in sys.modules, "importing Sinabs must not import samna"
+    return module
+
+
+@pytest.mark.parametrize("kind", ["IAF", "LIF", "LIF(norm_input=False)", "IAF(SingleSpike)",
+                                  "CNN"])
+def test_sinabs_to_nirjax(kind, cases, sinabs):
+    ref, ours = cases.sinabs_to_nirjax(kind, STEPS, BATCH, seed=0)
+    _agree(ref, ours)
+    assert np.array_equal(ref, ours)
+
+
+def test_sinabs_as_written_differs(cases, sinabs):
+    """Without the correction (nirjax's defaults: one spike, v > thr) the spikes differ."""
+    ref, ours = cases.sinabs_to_nirjax("IAF", STEPS, BATCH, seed=0, corrected=False)
+    assert not np.array_equal(ref, ours)
+
+
+@pytest.mark.parametrize("kind", ["IF", "LIF", "CNN"])
+def test_nirjax_to_sinabs(kind, cases, sinabs):
+    ref, ours = cases.nirjax_to_sinabs(kind, STEPS, BATCH, seed=0)
+    _agree(ref, ours)
+    assert np.array_equal(ref, ours)
+    assert ref.max() >= 2  # several spikes per step did happen (MultiSpike)
+
+
+def test_sinabs_paper_cnn_against_sinabs_running_the_same_file(cases, sinabs):
+    from helpers import conformance
+
+    path = conformance("cnn", "cnn_sinabs.nir")
+    ref, ours = cases.sinabs_paper_cnn(30, 2, seed=0, path=path)
+    _agree(ref, ours)
+    assert np.array_equal(ref, ours)
+
+
+def _lif_graph(kind="CubaLIF", n=3):
+    one = np.ones(n, np.float32)
+    neuron = {
+        "CubaLIF": nir.CubaLIF(tau_syn=one * 2e-3, tau_mem=one * 4e-3, r=one, v_leak=0 * one,
+                               v_threshold=one, v_reset=0 * one, w_in=one),
+        "LI": nir.LI(tau=one * 4e-3, r=one, v_leak=0 * one),
+        "LIF": nir.LIF(tau=one * 4e-3, r=one, v_leak=0 * one, v_threshold=one,
+                       v_reset=0 * one),
+    }[kind]
+    return nir.NIRGraph.from_list(nir.Affine(weight=np.eye(n, dtype=np.float32),
+                                             bias=np.zeros(n, np.float32)), neuron)
+
+
+SINABS_OPTS = dict(dt=1e-3, discretization="exact", reset="subtract", spikes_per_step="multi",
+                   threshold_comparison="greater_equal")
+
+
+def test_to_sinabs_refuses_what_sinabs_drops_or_changes():
+    with pytest.raises(NotImplementedError, match="no CubaLIF"):
+        nirjax.interop.to_sinabs(nirjax.from_nir(_lif_graph("CubaLIF"), **SINABS_OPTS))
+    with pytest.raises(NotImplementedError, match="no LI can be imported"):
+        nirjax.interop.to_sinabs(nirjax.from_nir(_lif_graph("LI"), **SINABS_OPTS))
+    with pytest.raises(NotImplementedError, match="r must be 1 / "):
+        nirjax.interop.to_sinabs(nirjax.from_nir(_lif_graph("LIF"), **SINABS_OPTS))
+    with pytest.raises(NotImplementedError, match="greater_equal"):
+        nirjax.interop.to_sinabs(nirjax.from_nir(
+            _lif_graph("LIF"), **{**SINABS_OPTS, "threshold_comparison": "greater"}))
+    with pytest.raises(NotImplementedError, match="MultiSpike with MembraneReset"):
+        nirjax.interop.sinabs_options("multi", "reset")
+
+
+def test_to_sinabs_accepts_a_nir_graph_nirjax_wrote():
+    model = nirjax.from_nir(_lif_graph("CubaLIF"), **SINABS_OPTS)
+    with pytest.raises(NotImplementedError, match="no CubaLIF"):
+        nirjax.interop.to_sinabs(nirjax.to_nir(model))
+    with pytest.raises(TypeError, match="records no nirjax options"):
+        nirjax.interop.to_sinabs(_lif_graph("CubaLIF"))

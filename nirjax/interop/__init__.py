@@ -27,6 +27,13 @@ from ._norse import (
     norse_options as norse_options,
     to_norse as to_norse,
 )
+from ._sinabs import (
+    fix_sinabs_export as fix_sinabs_export,
+    fix_sinabs_import as fix_sinabs_import,
+    from_sinabs as from_sinabs,
+    sinabs_options as sinabs_options,
+    to_sinabs as to_sinabs,
+)
 from ._snntorch import (
     SNNTORCH_DT as SNNTORCH_DT,
     from_snntorch as from_snntorch,
