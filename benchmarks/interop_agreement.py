@@ -326,7 +326,6 @@ SINABS_KINDS = ("IAF", "LIF", "LIF(norm_input=False)", "IAF(SingleSpike)", "CNN"
 def _sinabs_layers(kind: str, batch: int, seed: int):
     import sinabs.layers as sl
     import torch
-
     from sinabs.activation import SingleSpike
 
     torch.manual_seed(seed)
@@ -495,6 +494,160 @@ def sinabs_paper_cnn(steps: int, batch: int, seed: int, corrected: bool = True,
     return _sinabs_run(net, xs), _nirjax_run(model, xs.numpy())
 
 
+# -------------------------------------------------------------------------------- Rockpool
+ROCKPOOL_KINDS = ("LIFNeuronTorch", "LIFTorch", "LIFTorch(has_rec)", "ExpSynTorch")
+ROCKPOOL_DT = 1e-3
+
+
+def _rockpool_model(kind: str, seed: int):
+    import torch
+    from rockpool.nn.combinators import Sequential
+    from rockpool.nn.modules import ExpSynTorch, LIFNeuronTorch, LIFTorch, LinearTorch
+
+    torch.manual_seed(seed)
+    dt = ROCKPOOL_DT
+    if kind == "LIFNeuronTorch":
+        neuron = LIFNeuronTorch(N, tau_mem=0.01, threshold=1.0, bias=0.05, dt=dt)
+    elif kind == "LIFTorch":
+        neuron = LIFTorch(N, tau_mem=0.02, tau_syn=0.01, threshold=1.0, bias=0.05, dt=dt)
+    elif kind == "LIFTorch(has_rec)":
+        # Rockpool's default w_rec initialisation makes the activity run away (to its
+        # max_spikes_per_dt clamp, 2**16, which NIR has no field for): a small w_rec.
+        neuron = LIFTorch(N, tau_mem=0.02, tau_syn=0.01, threshold=1.0, bias=0.05, dt=dt,
+                          has_rec=True, w_rec=0.01 * torch.randn(N, N) - 0.02)
+    elif kind == "ExpSynTorch":
+        neuron = ExpSynTorch(N, tau=0.01, dt=dt)
+    else:
+        raise KeyError(kind)
+    return Sequential(LinearTorch((N_IN, N), has_bias=False), neuron)
+
+
+def _rockpool_run(net, xs):
+    """Run a Rockpool torch network on xs (T, B, n) -> (T, B, n) (it loops time itself)."""
+    import torch
+
+    if hasattr(net, "reset_state"):
+        net.reset_state()
+    for m in net.modules():
+        if hasattr(m, "reset_state"):
+            m.reset_state()
+    with torch.no_grad():
+        out = net(xs.transpose(0, 1))
+    if isinstance(out, tuple):
+        out = out[0]
+    return out.transpose(0, 1).numpy()
+
+
+def rockpool_to_nirjax(kind: str, steps: int, batch: int, seed: int, corrected: bool = True):
+    """Build in Rockpool, export with its `to_nir`, import with `from_rockpool` (passing the
+    bias and `w_rec` its exporter drops), or with plain `from_nir` at the true dt as written
+    (`corrected=False`; the batch/time Input shape removed so that nirjax reads it at all)."""
+    import torch
+    from rockpool.nn.modules.torch.nir import to_nir
+
+    import nirjax
+    import nirjax.interop
+
+    net = _rockpool_model(kind, seed)
+    with _quiet():
+        graph = to_nir(net, torch.zeros((1, 4, N_IN)))
+    neuron = net[1] if hasattr(net, "__getitem__") else list(net.modules())[-1]
+    name = [k for k in graph.nodes if k not in ("input", "output") and "Linear" not in k][0]
+    bias = {name: neuron.bias.detach().numpy()} if hasattr(neuron, "bias") else {}
+    w_rec = {name: neuron.w_rec.detach().numpy()} if kind.endswith("(has_rec)") else {}
+    if corrected:
+        model = nirjax.interop.from_rockpool(graph, bias=bias, w_rec=w_rec)
+    else:
+        shapes, _ = nirjax.interop.fix_rockpool_export(graph)
+        for key, node in graph.nodes.items():  # torch parameters to numpy; shapes fixed
+            for f in ("weight", "bias", "tau", "tau_mem", "tau_syn", "r", "v_leak", "w_in",
+                      "v_threshold"):
+                if hasattr(getattr(node, f, None), "detach"):
+                    setattr(node, f, getattr(node, f).detach().numpy())
+            if key in ("input", "output"):
+                graph.nodes[key] = shapes.nodes[key]
+        model = nirjax.from_nir(graph, dt=ROCKPOOL_DT)
+    xs = _inputs((N_IN,), steps, batch, seed + 1)
+    return _rockpool_run(net, xs), _nirjax_run(model, xs.numpy())
+
+
+NIRJAX_TO_ROCKPOOL = ("CubaLIF", "RCubaLIF")
+
+
+def _nirjax_rockpool_model(kind: str, seed: int):
+    import nir
+
+    import nirjax
+
+    rng = np.random.default_rng(seed)
+    f32 = lambda a: np.asarray(a, np.float32)  # noqa: E731
+    dt = ROCKPOOL_DT
+    n = N
+    tau_mem, tau_syn = f32(np.full(n, 0.02)), f32(np.full(n, 0.01))
+    cuba = nir.CubaLIF(tau_mem=tau_mem, tau_syn=tau_syn, r=f32(tau_mem / dt), w_in=tau_syn,
+                       v_leak=f32(np.full(n, 0.5)), v_threshold=f32(np.full(n, 1.0)),
+                       v_reset=f32(np.zeros(n)))
+    fc = nir.Affine(weight=f32(rng.normal(0.0, 0.5, (n, N_IN))), bias=f32(rng.normal(0, .1, n)))
+    opts = dict(dt=dt, reset="subtract", spikes_per_step="multi",
+                threshold_comparison="greater_equal")
+    if kind == "CubaLIF":
+        graph = nir.NIRGraph.from_list(fc, cuba, type_check=False)
+        graph.nodes["input"] = nir.Input(input_type={"input": np.array([N_IN])})
+        model = nirjax.from_nir(graph, **opts, node_options={"cubalif": {
+            "input_mode": "impulse"}})
+    elif kind == "RCubaLIF":
+        inner = nir.NIRGraph(
+            nodes={"input": nir.Input(input_type={"input": np.array([n])}), "lif": cuba,
+                   "w_rec": nir.Linear(weight=f32(rng.normal(-0.02, 0.01, (n, n)))),
+                   "output": nir.Output(output_type={"output": np.array([n])})},
+            edges=[("input", "lif"), ("lif", "w_rec"), ("w_rec", "lif"), ("lif", "output")],
+            type_check=False)
+        graph = nir.NIRGraph(
+            nodes={"input": nir.Input(input_type={"input": np.array([N_IN])}), "fc": fc,
+                   "rnn": inner, "output": nir.Output(output_type={"output": np.array([n])})},
+            edges=[("input", "fc"), ("fc", "rnn"), ("rnn", "output")], type_check=False)
+        model = nirjax.from_nir(graph, **opts, node_options={"rnn/lif": {
+            "input_mode": "impulse"}})
+    else:
+        raise KeyError(kind)
+    # a small step: multi-spike counts make the stand-in loss's gradient large
+    return _train(model, (N_IN,), seed, steps=1, lr=0.002), (N_IN,)
+
+
+def nirjax_to_rockpool(kind: str, steps: int, batch: int, seed: int):
+    """Build (and train) in nirjax, export with `to_rockpool`, import with Rockpool's
+    `from_nir`."""
+    from rockpool.nn.modules.torch.nir import from_nir
+
+    import nirjax.interop
+
+    model, shape = _nirjax_rockpool_model(kind, seed)
+    graph = nirjax.interop.to_rockpool(model)
+    with _quiet():
+        net = from_nir(_through_file(graph))
+    xs = _inputs(shape, steps, batch, seed + 1)
+    return _rockpool_run(net, xs), _nirjax_run(model, xs.numpy())
+
+
+def rockpool_paper_lif(path: str | None = None):
+    """The NIR paper's `lif_rockpool.nir` (Rockpool's export of the single LIF), imported with
+    `from_rockpool`, on the paper's input (`lif_rockpool.csv` column 0). Returns (recorded
+    spikes, nirjax spikes, recorded v, nirjax v), each (T,)."""
+    import jax.numpy as jnp
+
+    import nirjax
+    import nirjax.interop
+
+    folder = os.path.join(CONFORMANCE, "lif") if path is None else os.path.dirname(path)
+    data = np.loadtxt(os.path.join(folder, "lif_rockpool.csv"), delimiter=",")
+    graph = nirjax.read(os.path.join(folder, "lif_rockpool.nir"))
+    model = nirjax.interop.from_rockpool(graph)
+    node = [k for k in model.nodes if "LIF" in k][0]
+    res = model.run(jnp.asarray(data[:, :1], jnp.float32), record=[node])
+    return (data[:, 2], np.asarray(res.output)[:, 0], data[:, 1],
+            np.asarray(res.record[node]["v"])[:, 0])
+
+
 # -------------------------------------------------------------------------------- helpers
 class _quiet:
     """Silence the peers' prints and warnings while they convert."""
@@ -548,6 +701,8 @@ CASES: dict[str, tuple[Callable, tuple[str, ...]]] = {
     "nirjax->norse": (nirjax_to_norse, NIRJAX_TO_NORSE),
     "sinabs->nirjax": (sinabs_to_nirjax, SINABS_KINDS),
     "nirjax->sinabs": (nirjax_to_sinabs, NIRJAX_TO_SINABS),
+    "rockpool->nirjax": (rockpool_to_nirjax, ROCKPOOL_KINDS),
+    "nirjax->rockpool": (nirjax_to_rockpool, NIRJAX_TO_ROCKPOOL),
 }
 
 

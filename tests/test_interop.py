@@ -280,3 +280,67 @@ def test_to_sinabs_accepts_a_nir_graph_nirjax_wrote():
         nirjax.interop.to_sinabs(nirjax.to_nir(model))
     with pytest.raises(TypeError, match="records no nirjax options"):
         nirjax.interop.to_sinabs(_lif_graph("CubaLIF"))
+
+
+# --------------------------------------------------------------------------------- Rockpool
+@pytest.fixture(scope="module")
+def rockpool():
+    pytest.importorskip("torch", reason="the interop extra (torch) is not installed")
+    module = pytest.importorskip(
+        "rockpool.nn.modules.torch.nir",
+        reason="Rockpool is not installed (.ci/run installs rockpool==3.1.0 --no-deps)")
+    import sys
+
+    assert "samna" not in sys.modules, "importing Rockpool's torch modules must not import samna"
+    return module
+
+
+@pytest.mark.parametrize("kind", ["LIFNeuronTorch", "LIFTorch", "LIFTorch(has_rec)"])
+def test_rockpool_to_nirjax(kind, cases, rockpool):
+    ref, ours = cases.rockpool_to_nirjax(kind, STEPS, BATCH, seed=0)
+    _agree(ref, ours)
+    assert np.array_equal(ref, ours)
+    assert ref.max() >= 2  # Rockpool's several spikes per step did happen
+
+
+def test_rockpool_expsyn_to_nirjax(cases, rockpool):
+    ref, ours = cases.rockpool_to_nirjax("ExpSynTorch", STEPS, BATCH, seed=0)
+    assert np.abs(ref).max() > 0
+    np.testing.assert_allclose(ours, ref, rtol=0, atol=cases.LI_ATOL)
+
+
+@pytest.mark.parametrize("kind", ["CubaLIF", "RCubaLIF"])
+def test_nirjax_to_rockpool(kind, cases, rockpool):
+    ref, ours = cases.nirjax_to_rockpool(kind, STEPS, BATCH, seed=0)
+    _agree(ref, ours)
+    assert np.array_equal(ref, ours)
+
+
+def test_rockpool_paper_lif_reproduces_rockpools_recording():
+    """`lif_rockpool.nir` through `from_rockpool` (dt recovered from r) gives Rockpool's
+    recorded spike steps 450/500/710/760 and its voltage."""
+    from helpers import conformance
+
+    conformance("lif", "lif_rockpool.nir")
+    cases = _cases()
+    ref_s, s, ref_v, v = cases.rockpool_paper_lif(conformance("lif", "lif_rockpool.nir"))
+    assert np.nonzero(ref_s)[0].tolist() == np.nonzero(s)[0].tolist() == [450, 500, 710, 760]
+    np.testing.assert_allclose(v, ref_v, rtol=0, atol=1e-7)
+
+
+def test_rockpool_dt_recovered_from_r():
+    tau, dt = np.array([0.0025, 0.01, 0.3]), 1e-4
+    r = tau * np.exp(-dt / tau) / dt
+    np.testing.assert_allclose(nirjax.interop.rockpool_dt(tau, r), dt, rtol=1e-12)
+
+
+def test_to_rockpool_refuses_what_rockpool_cannot_import():
+    with pytest.raises(NotImplementedError, match="fails on nir.LIF"):
+        nirjax.interop.to_rockpool(nirjax.from_nir(
+            _lif_graph("LIF"), dt=1e-3, reset="subtract", spikes_per_step="multi",
+            threshold_comparison="greater_equal"))
+    with pytest.raises(NotImplementedError, match="truncates an LI"):
+        nirjax.interop.to_rockpool(nirjax.from_nir(_lif_graph("LI"), dt=1e-3))
+    with pytest.raises(NotImplementedError, match="spikes_per_step='multi'"):
+        nirjax.interop.to_rockpool(nirjax.from_nir(_lif_graph("CubaLIF"), dt=1e-3,
+                                                   input_mode="impulse", reset="subtract"))

@@ -27,6 +27,13 @@ from ._norse import (
     norse_options as norse_options,
     to_norse as to_norse,
 )
+from ._rockpool import (
+    fix_rockpool_export as fix_rockpool_export,
+    from_rockpool as from_rockpool,
+    rockpool_dt as rockpool_dt,
+    rockpool_options as rockpool_options,
+    to_rockpool as to_rockpool,
+)
 from ._sinabs import (
     fix_sinabs_export as fix_sinabs_export,
     fix_sinabs_import as fix_sinabs_import,
