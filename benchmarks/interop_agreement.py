@@ -648,6 +648,47 @@ def rockpool_paper_lif(path: str | None = None):
             np.asarray(res.record[node]["v"])[:, 0])
 
 
+# ----------------------------------------------------------------------------------- Nengo
+NIRJAX_TO_NENGO = ("LIF", "IF", "CubaLIF", "RLIF")
+NENGO_DT = 1e-3
+
+
+def nirjax_to_nengo(kind: str, steps: int, batch: int, seed: int, neuron_type: str = "nir"):
+    """Build (and train) in nirjax, build the Nengo network with `to_nengo`, run both (Nengo's
+    reference simulator, one sample at a time). Returns (Nengo spikes, nirjax spikes)."""
+    import nengo
+
+    import nirjax.interop
+
+    model, shape = _nirjax_model(kind, seed, dt=NENGO_DT, peer="nengo")
+    xs = _inputs(shape, steps, batch, seed + 1).numpy()
+    ref = []
+    for b in range(batch):
+        net = nirjax.interop.to_nengo(model, xs[:, b], neuron_type=neuron_type)
+        with _quiet(), nengo.Simulator(net, dt=NENGO_DT, progress_bar=False) as sim:
+            sim.run_steps(steps)
+        (probe,) = net.output_probes.values()
+        ref.append(sim.data[probe].reshape((steps,) + tuple(model.output_shapes())))
+    return np.stack(ref, axis=1).astype(np.float32), _nirjax_run(model, xs)
+
+
+def nengo_paper_lif(neuron_type: str = "nir", path: str | None = None):
+    """`lif_norse.nir` through `to_nengo` on the paper's input (`lif_nengo.csv` column 0):
+    (recorded spikes, Nengo spikes), each (T,)."""
+    import nengo
+
+    import nirjax
+    import nirjax.interop
+
+    folder = os.path.join(CONFORMANCE, "lif") if path is None else os.path.dirname(path)
+    data = np.loadtxt(os.path.join(folder, "lif_nengo.csv"), delimiter=",")
+    model = nirjax.from_nir(os.path.join(folder, "lif_norse.nir"), dt=1e-4)
+    net = nirjax.interop.to_nengo(model, data[:, :1], neuron_type=neuron_type)
+    with _quiet(), nengo.Simulator(net, dt=1e-4, progress_bar=False) as sim:
+        sim.run_steps(len(data))
+    return data[:, 2], sim.data[net.output_probes["output"]][:, 0]
+
+
 # -------------------------------------------------------------------------------- helpers
 class _quiet:
     """Silence the peers' prints and warnings while they convert."""
@@ -703,6 +744,7 @@ CASES: dict[str, tuple[Callable, tuple[str, ...]]] = {
     "nirjax->sinabs": (nirjax_to_sinabs, NIRJAX_TO_SINABS),
     "rockpool->nirjax": (rockpool_to_nirjax, ROCKPOOL_KINDS),
     "nirjax->rockpool": (nirjax_to_rockpool, NIRJAX_TO_ROCKPOOL),
+    "nirjax->nengo": (nirjax_to_nengo, NIRJAX_TO_NENGO),
 }
 
 

@@ -21,6 +21,7 @@ Norse (measured with Norse 1.1.0):
 """
 
 from ._common import rescale_time as rescale_time
+from ._nengo import nengo_lif as nengo_lif, to_nengo as to_nengo
 from ._norse import (
     fix_norse_export as fix_norse_export,
     from_norse as from_norse,
