@@ -689,6 +689,113 @@ def nengo_paper_lif(neuron_type: str = "nir", path: str | None = None):
     return data[:, 2], sim.data[net.output_probes["output"]][:, 0]
 
 
+# ------------------------------------------------------------------------------------ Spyx
+SPYX_KINDS = ("LIF", "IF", "CuBaLIF", "LIF+LIF")
+SPYX_DT = 1e-3
+
+
+def _spyx_model(kind: str, seed: int):
+    import jax.numpy as jnp
+    from flax import nnx
+    from spyx import nn as snn
+
+    rngs = nnx.Rngs(seed)
+    fc = nnx.Linear(N_IN, N, rngs=rngs)
+    if kind == "LIF":
+        layers = [fc, snn.LIF((N,), beta=0.8, threshold=1.0, rngs=rngs)]
+    elif kind == "IF":
+        layers = [fc, snn.IF((N,), threshold=1.0)]
+    elif kind == "CuBaLIF":
+        layers = [fc, snn.CuBaLIF((N,), alpha=0.7, beta=0.8, threshold=1.0, rngs=rngs)]
+    elif kind == "LIF+LIF":  # two spiking layers: each lags one step
+        layers = [fc, snn.LIF((N,), beta=0.8, threshold=0.5, rngs=rngs),
+                  nnx.Linear(N, N, rngs=rngs), snn.LIF((N,), beta=0.9, threshold=0.5,
+                                                      rngs=rngs)]
+    else:
+        raise KeyError(kind)
+    for layer in layers:  # larger weights than NNX's default init, so that layers spike
+        if isinstance(layer, nnx.Linear):
+            layer.kernel[...] = 2.0 * layer.kernel[...] + 0.2
+            layer.bias[...] = jnp.zeros_like(layer.bias[...])
+    return snn.Sequential(*layers)
+
+
+def _spyx_run(model, xs):
+    from spyx.nir import run
+
+    outputs, _ = run(model, np.asarray(xs))
+    return np.asarray(outputs)
+
+
+def spyx_to_nirjax(kind: str, steps: int, batch: int, seed: int, corrected: bool = True):
+    """Build in Spyx, export with `spyx.nir.to_nir(..., dt)`, import with `from_spyx` (or plain
+    `from_nir` at the same dt, as written)."""
+    import spyx.nir
+
+    import nirjax
+    import nirjax.interop
+
+    model = _spyx_model(kind, seed)
+    with _quiet():
+        graph = spyx.nir.to_nir(model, {"input": np.array([N_IN])},
+                                {"output": np.array([N])}, dt=SPYX_DT)
+    if corrected:
+        ours = nirjax.interop.from_spyx(graph, SPYX_DT)
+    else:
+        ours = nirjax.from_nir(graph, dt=SPYX_DT)
+    xs = _inputs((N_IN,), steps, batch, seed + 1).numpy()
+    return _spyx_run(model, xs), _nirjax_run(ours, xs)
+
+
+NIRJAX_TO_SPYX = ("LIF", "IF", "CubaLIF")
+
+
+def nirjax_to_spyx(kind: str, steps: int, batch: int, seed: int):
+    """Build in nirjax (Spyx's semantics: `spike_order="before_input"`; CubaLIF + a one-step
+    Delay), export with `to_spyx`, import and run with `spyx.nir.from_nir`."""
+    import jax.numpy as jnp
+    import nir
+    import spyx.nir
+
+    import nirjax
+    import nirjax.interop
+
+    rng = np.random.default_rng(seed)
+    f32 = lambda a: np.asarray(a, np.float32)  # noqa: E731
+    dt, n = SPYX_DT, N
+    fc = nir.Affine(weight=f32(rng.normal(0.4, 1.0, (n, N_IN))), bias=f32(np.zeros(n)))
+    zeros, thr = f32(np.zeros(n)), f32(np.ones(n))
+    tau = f32(np.full(n, dt / (1 - 0.8)))
+    node_options: dict = {}
+    if kind == "LIF":
+        neuron = nir.LIF(tau=tau, r=f32(tau / dt), v_leak=zeros, v_threshold=thr, v_reset=zeros)
+        node_options = {"lif": {"spike_order": "before_input"}}
+    elif kind == "IF":
+        neuron = nir.IF(r=f32(np.ones(n)), v_threshold=thr, v_reset=zeros)
+        node_options = {"if": {"spike_order": "before_input", "input_mode": "impulse"}}
+    elif kind == "CubaLIF":
+        tau_syn = f32(np.full(n, dt / (1 - 0.7)))
+        neuron = nir.CubaLIF(tau_mem=tau, tau_syn=tau_syn, r=f32(tau / dt),
+                             w_in=f32(tau_syn / dt), v_leak=zeros, v_threshold=thr,
+                             v_reset=zeros)
+    else:
+        raise KeyError(kind)
+    nodes = {"input": nir.Input(input_type={"input": np.array([N_IN])}), "fc": fc, "n": neuron,
+             "output": nir.Output(output_type={"output": np.array([n])})}
+    edges = [("input", "fc"), ("fc", "n"), ("n", "output")]
+    if kind == "CubaLIF":
+        nodes["lag"] = nir.Delay(delay=np.full(n, dt))
+        edges = [("input", "fc"), ("fc", "n"), ("n", "lag"), ("lag", "output")]
+    node_options = {"n": v for v in node_options.values()}
+    model = nirjax.from_nir(nir.NIRGraph(nodes=nodes, edges=edges, type_check=False), dt=dt,
+                            reset="subtract", node_options=node_options)
+    graph = nirjax.interop.to_spyx(model)
+    xs = _inputs((N_IN,), steps, batch, seed + 1).numpy()
+    with _quiet():
+        _, ref = spyx.nir.from_nir(_through_file(graph), jnp.asarray(xs), dt=dt)
+    return np.asarray(ref), _nirjax_run(model, xs)
+
+
 # -------------------------------------------------------------------------------- helpers
 class _quiet:
     """Silence the peers' prints and warnings while they convert."""
@@ -745,6 +852,8 @@ CASES: dict[str, tuple[Callable, tuple[str, ...]]] = {
     "rockpool->nirjax": (rockpool_to_nirjax, ROCKPOOL_KINDS),
     "nirjax->rockpool": (nirjax_to_rockpool, NIRJAX_TO_ROCKPOOL),
     "nirjax->nengo": (nirjax_to_nengo, NIRJAX_TO_NENGO),
+    "spyx->nirjax": (spyx_to_nirjax, SPYX_KINDS),
+    "nirjax->spyx": (nirjax_to_spyx, NIRJAX_TO_SPYX),
 }
 
 

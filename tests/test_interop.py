@@ -383,3 +383,46 @@ def test_to_nengo_refuses_nodes_it_cannot_build(nengo):
     with pytest.raises(NotImplementedError, match="no native Nengo neuron"):
         nirjax.interop.to_nengo(nirjax.from_nir(_lif_graph("CubaLIF"), dt=1e-3),
                                 neuron_type="nengo")
+
+
+# ------------------------------------------------------------------------------------- Spyx
+@pytest.fixture(scope="module")
+def spyx():
+    pytest.importorskip("flax", reason="Flax is not installed (.ci/run installs it for Spyx)")
+    return pytest.importorskip(
+        "spyx.nir", reason="Spyx is not installed (.ci/run installs spyx==1.0.0 --no-deps)")
+
+
+@pytest.mark.parametrize("kind", ["LIF", "IF", "CuBaLIF", "LIF+LIF"])
+def test_spyx_to_nirjax(kind, cases, spyx):
+    ref, ours = cases.spyx_to_nirjax(kind, STEPS, BATCH, seed=0)
+    _agree(ref, ours)
+    assert np.array_equal(ref, ours)
+
+
+@pytest.mark.parametrize("kind", ["LIF", "IF", "CubaLIF"])
+def test_nirjax_to_spyx(kind, cases, spyx):
+    ref, ours = cases.nirjax_to_spyx(kind, STEPS, BATCH, seed=0)
+    _agree(ref, ours)
+    assert np.array_equal(ref, ours)
+
+
+def test_spyx_refuses_recurrent_layers_and_a_cubalif_without_its_lag():
+    inner = nir.NIRGraph(
+        nodes={"input": nir.Input(input_type={"input": np.array([3])}),
+               "lif": _lif_graph("LIF").nodes["lif"],
+               "w_rec": nir.Linear(weight=np.eye(3, dtype=np.float32)),
+               "output": nir.Output(output_type={"output": np.array([3])})},
+        edges=[("input", "lif"), ("lif", "w_rec"), ("w_rec", "lif"), ("lif", "output")],
+        type_check=False)
+    g = nir.NIRGraph(nodes={"input": nir.Input(input_type={"input": np.array([3])}),
+                            "rnn": inner, "output": nir.Output(output_type={"output": np.array([3])})},
+                     edges=[("input", "rnn"), ("rnn", "output")], type_check=False)
+    with pytest.raises(NotImplementedError, match="same step"):
+        nirjax.interop.from_spyx(g, 1e-3)
+    one = np.ones(3, np.float32)
+    cuba = nir.NIRGraph.from_list(nir.CubaLIF(
+        tau_syn=one * 2e-3, tau_mem=one * 4e-3, r=one * 4, v_leak=0 * one, v_threshold=one,
+        v_reset=0 * one, w_in=one * 2))
+    with pytest.raises(NotImplementedError, match="followed by a Delay"):
+        nirjax.interop.to_spyx(nirjax.from_nir(cuba, dt=1e-3, reset="subtract"))

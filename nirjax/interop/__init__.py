@@ -49,3 +49,9 @@ from ._snntorch import (
     snntorch_options as snntorch_options,
     to_snntorch as to_snntorch,
 )
+from ._spyx import (
+    fix_spyx_export as fix_spyx_export,
+    from_spyx as from_spyx,
+    spyx_options as spyx_options,
+    to_spyx as to_spyx,
+)

@@ -148,8 +148,8 @@ def to_nengo(model: Graph | nir.NIRGraph, xs: Any = None, *, neuron_type: str = 
       `nengo.LIF` for LIF nodes, `nengo_lif`).
 
     **Returns:** the `nengo.Network`, with `net.inputs` / `net.outputs` (name -> passthrough
-    Node, flattened), `net.neuron_nodes` (neuron path -> Ensemble) and `net.output_probes` (Output name
-    -> a `synapse=None` Probe of the output; spikes in NIR's unit, one per spike).
+    Node, flattened), `net.neuron_nodes` (neuron path -> Ensemble) and `net.output_probes`
+    (Output name -> a `synapse=None` Probe of the output; spikes in NIR's unit, one per spike).
     """
     import nengo
 
