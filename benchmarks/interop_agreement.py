@@ -801,6 +801,51 @@ def nirjax_to_spyx(kind: str, steps: int, batch: int, seed: int):
     return np.asarray(ref), _nirjax_run(model, xs)
 
 
+# ------------------------------------------------------------- the default `nirjax train` model
+DEFAULT_MODEL_PEERS = ("snntorch", "norse", "nengo")
+
+
+def default_model_to_peer(peer: str, steps: int, batch: int, seed: int):
+    """`nirjax train`'s network (`training.feedforward_snn`: Affine -> LIF -> Affine -> readout,
+    r = tau / dt), with a spiking LIF readout (snnTorch and Norse have no LI importer), exported
+    to a peer: snnTorch (`to_snntorch`), Norse (`fold_r` then `to_norse`: Norse ignores r) or
+    Nengo (`to_nengo`, with the default LI readout)."""
+    import nirjax
+    import nirjax.interop
+    from training import feedforward_snn
+
+    dt = 1e-3
+    graph = feedforward_snn(N_IN, 3, hidden=(N,), readout="li" if peer == "nengo" else "lif",
+                            dt=dt, tau_mem=5e-3, gain=8.0, seed=seed)
+    model = nirjax.from_nir(graph, dt=dt)
+    xs = _inputs((N_IN,), steps, batch, seed + 1)
+    if peer == "snntorch":
+        from snntorch.import_nir import import_from_nir
+
+        with _quiet():
+            net = import_from_nir(_through_file(nirjax.interop.to_snntorch(model)))
+        _reset_snntorch(net)
+        return _torch_run(net, xs, stateful_call=False), _nirjax_run(model, xs.numpy())
+    if peer == "norse":
+        import norse.torch as norse
+
+        folded = nirjax.interop.fold_r(model)
+        with _quiet():
+            net = norse.from_nir(_through_file(nirjax.interop.to_norse(folded)), dt=dt)
+        return _torch_run(net, xs, stateful_call=True), _nirjax_run(model, xs.numpy())
+    if peer == "nengo":
+        import nengo
+
+        ref = []
+        for b in range(batch):
+            net = nirjax.interop.to_nengo(model, xs.numpy()[:, b])
+            with _quiet(), nengo.Simulator(net, dt=dt, progress_bar=False) as sim:
+                sim.run_steps(steps)
+            ref.append(sim.data[net.output_probes["output"]])
+        return np.stack(ref, axis=1).astype(np.float32), _nirjax_run(model, xs.numpy())
+    raise KeyError(peer)
+
+
 # -------------------------------------------------------------------------------- helpers
 class _quiet:
     """Silence the peers' prints and warnings while they convert."""
@@ -909,6 +954,8 @@ def measure(steps: int, batch: int, seeds: int) -> list[dict]:
     for d, kw in AS_WRITTEN.items():
         jobs += [(d + " (as written)", k, kw) for k in CASES[d][1]]
     jobs += [("nirjax->nengo (nengo.LIF)", k, {"neuron_type": "nengo"}) for k in ("LIF", "RLIF")]
+    jobs += [(f"nirjax train model -> {p}", "LIF readout" if p != "nengo" else "LI readout",
+              {}) for p in DEFAULT_MODEL_PEERS]
     jobs += [("sinabs paper cnn_sinabs.nir", "IF CNN", {}),
              ("sinabs paper cnn_sinabs.nir (as written)", "IF CNN", {"corrected": False})]
     rows = []
@@ -916,6 +963,10 @@ def measure(steps: int, batch: int, seeds: int) -> list[dict]:
         if direction.startswith("sinabs paper"):
             fn = lambda kind, steps, batch, seed, **k: sinabs_paper_cnn(  # noqa: E731
                 steps, batch, seed, **k)
+        elif direction.startswith("nirjax train model"):
+            peer = direction.rsplit(" ", 1)[-1]
+            fn = lambda kind, steps, batch, seed, peer=peer: default_model_to_peer(  # noqa: E731
+                peer, steps, batch, seed)
         else:
             fn = CASES[direction.split(" ")[0]][0]
         b = min(batch, NENGO_BATCH) if "nengo" in direction else batch
@@ -923,7 +974,7 @@ def measure(steps: int, batch: int, seeds: int) -> list[dict]:
         try:
             for seed in range(seeds):
                 ref, ours = fn(kind, steps, b, seed, **kw)
-                voltage = kind in ("LIBoxCell", "ExpSynTorch")
+                voltage = kind in ("LIBoxCell", "ExpSynTorch", "LI readout")
                 per_seed.append(agreement(ref, ours, voltage=voltage))
         except Exception as e:  # noqa: BLE001 - a failing converter is a result to report
             rows.append({"direction": direction, "neuron": kind, "error":
@@ -938,14 +989,59 @@ def measure(steps: int, batch: int, seeds: int) -> list[dict]:
     return rows + _paper_rows()
 
 
+def markdown_table(result: dict) -> str:
+    """The agreement table of docs/interop.md from a results JSON: each corrected row with its
+    "as written" partner (minimum over seeds), then the paper rows."""
+    rows = result["rows"]
+    by_key = {(r["direction"], r["neuron"]): r for r in rows}
+
+    def pct(r):
+        if r is None:
+            return ""
+        if "error" in r:
+            return "not possible: " + r["error"].split(":")[0]
+        extra = ""
+        if r.get("per_seed") and "max_abs_diff" in r["per_seed"][0]:
+            extra = f" (max abs dv {max(x['max_abs_diff'] for x in r['per_seed']):.1e})"
+        return f"{100 * r['agreement_min']:.1f} %{extra}"
+
+    out = ["| direction | network | with nirjax's correction | as written | peer spikes per seed |",
+           "|---|---|---|---|---|"]
+    for r in rows:
+        d = r["direction"]
+        if "(as written)" in d or d == "paper":
+            continue
+        written = by_key.get((d + " (as written)", r["neuron"]))
+        spikes = ", ".join(str(x.get("peer_spikes", "")) for x in r.get("per_seed", [])
+                           if "peer_spikes" in x)
+        out.append(f"| {d} | {r['neuron']} | {pct(r)} | {pct(written)} | {spikes} |")
+    out += ["", "| paper graph | nirjax spike steps | peer spike steps | max abs dv |",
+            "|---|---|---|---|"]
+    for r in rows:
+        if r["direction"] == "paper":
+            if "error" in r:
+                out.append(f"| {r['neuron']} | n/a: {r['error']} | | |")
+                continue
+            dv = f"{r['max_abs_dv']:.1e}" if "max_abs_dv" in r else ""
+            out.append(f"| {r['neuron']} | {r['nirjax_spike_steps']} | "
+                       f"{r['peer_spike_steps']} | {dv} |")
+    return "\n".join(out)
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--table", metavar="JSON",
+                        help="print docs/interop.md's markdown table from a results file, exit")
     parser.add_argument("--steps", type=int, default=500)
     parser.add_argument("--batch", type=int, default=16)
     parser.add_argument("--seeds", type=int, default=3)
     parser.add_argument("--out", default=os.path.join(os.path.dirname(os.path.abspath(__file__)),
                                                       "results", "interop_agreement.json"))
     args = parser.parse_args(argv)
+    if args.table:
+        with open(args.table) as f:
+            print(markdown_table(json.load(f)))
+        return 0
     import importlib.metadata as md
 
     versions = {}

@@ -426,3 +426,33 @@ def test_spyx_refuses_recurrent_layers_and_a_cubalif_without_its_lag():
         v_reset=0 * one, w_in=one * 2))
     with pytest.raises(NotImplementedError, match="followed by a Delay"):
         nirjax.interop.to_spyx(nirjax.from_nir(cuba, dt=1e-3, reset="subtract"))
+
+
+# ------------------------------------------------------------- the default `nirjax train` model
+def test_fold_r_is_exact_and_lets_norse_import_r():
+    g = nir.NIRGraph.from_list(
+        nir.Affine(weight=np.array([[1.0, -0.5], [0.25, 2.0]], np.float32),
+                   bias=np.array([0.1, 0.0], np.float32)),
+        nir.LIF(tau=np.full(2, 5e-3, np.float32), r=np.array([5.0, 3.0], np.float32),
+                v_leak=np.zeros(2, np.float32), v_threshold=np.ones(2, np.float32),
+                v_reset=np.zeros(2, np.float32)))
+    model = nirjax.from_nir(g, dt=1e-3)
+    with pytest.raises(NotImplementedError, match="fold_r"):
+        nirjax.interop.to_norse(model)
+    folded = nirjax.interop.fold_r(model)
+    assert np.all(np.asarray(folded.nodes["lif"].r) == 1)
+    xs = np.random.default_rng(0).uniform(0, 1, (50, 2)).astype(np.float32)
+    assert np.array_equal(np.asarray(folded(xs)), np.asarray(model(xs)))
+    nirjax.interop.to_norse(folded)  # accepted now
+
+
+@pytest.mark.parametrize("peer", ["snntorch", "norse", "nengo"])
+def test_default_train_model_to_peer(peer, cases):
+    pytest.importorskip({"snntorch": "snntorch", "norse": "norse.torch", "nengo": "nengo"}[peer],
+                        reason=f"{peer} is not installed")
+    ref, ours = cases.default_model_to_peer(peer, STEPS, 2, seed=0)
+    if peer == "nengo":  # LI readout: a voltage
+        np.testing.assert_allclose(ours, ref, rtol=0, atol=cases.LI_ATOL)
+    else:
+        _agree(ref, ours)
+        assert np.array_equal(ref, ours)

@@ -20,7 +20,7 @@ Norse (measured with Norse 1.1.0):
     nir_graph = nirjax.interop.to_norse(model)              # for norse.torch.from_nir(..., dt=)
 """
 
-from ._common import rescale_time as rescale_time
+from ._common import fold_r as fold_r, rescale_time as rescale_time
 from ._nengo import nengo_lif as nengo_lif, to_nengo as to_nengo
 from ._norse import (
     fix_norse_export as fix_norse_export,

@@ -165,3 +165,48 @@ def _check_options(model: Graph, peer: str, required: Mapping[str, str]) -> None
                     f"node {path!r}: {peer} runs {field}={value!r}, the node has "
                     f"{field}={getattr(options, field)!r}. Rebuild it with {field}={value!r}."
                 )
+
+
+def fold_r(graph: Graph | nir.NIRGraph, kinds: tuple[type, ...] = (nir.LIF, nir.IF)) -> (
+        Graph | nir.NIRGraph):
+    r"""Fold each neuron's `r` into the linear node that feeds it: `r W x + r b` reaches the
+    neuron with `r = 1`, which is the same dynamics (the input enters only as `r x`). For peers
+    whose importer ignores r (Norse's LIF and IF). The feeding node must be an Affine or Linear
+    whose only successor is that neuron; anything else raises (naming the node).
+
+    **Returns:** a new graph of the same kind; the input is not modified.
+    """
+    g = as_nir_graph(graph, "fold_r")
+
+    def fold(sub: nir.NIRGraph, prefix: str) -> nir.NIRGraph:
+        nodes = dict(sub.nodes)
+        for key, node in sub.nodes.items():
+            if isinstance(node, nir.NIRGraph):
+                nodes[key] = fold(node, f"{prefix}{key}/")
+        for key, node in sub.nodes.items():
+            if not isinstance(node, kinds):
+                continue
+            r = np.asarray(_array(node.r))
+            if np.allclose(r, 1):
+                continue
+            path = f"{prefix}{key}"
+            preds = [s for s, d in sub.edges if d == key]
+            for s in preds:
+                src = nodes[s]
+                succ = [d for s2, d in sub.edges if s2 == s]
+                _require(isinstance(src, (nir.Affine, nir.Linear)) and succ == [key], path,
+                         f"fold_r: the input comes from {s!r} ({type(src).__name__}), which "
+                         "is not an Affine/Linear feeding only this neuron; r cannot be folded.")
+                w = np.asarray(_array(src.weight))
+                rr = np.broadcast_to(r, (w.shape[0],)).astype(w.dtype)
+                if isinstance(src, nir.Affine):
+                    nodes[s] = nir.Affine(weight=rr[:, None] * w,
+                                          bias=rr * np.asarray(_array(src.bias)))
+                else:
+                    nodes[s] = nir.Linear(weight=rr[:, None] * w)
+            _require(bool(preds), path, "fold_r: the neuron has no input to fold r into.")
+            nodes[key] = _replace(node, r=np.ones_like(r))
+        return nir.NIRGraph(nodes=nodes, edges=list(sub.edges),
+                            metadata=dict(sub.metadata or {}), type_check=False)
+
+    return same_kind(graph, fold(g, ""))

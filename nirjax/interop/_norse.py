@@ -131,7 +131,9 @@ def to_norse(model: Graph | nir.NIRGraph) -> nir.NIRGraph:
     graph = to_nir(model)
     for path, node in _walk(graph):
         if isinstance(node, (nir.LIF, nir.IF)):
-            _require(np.allclose(node.r, 1), path, "Norse's importer ignores r; it must be 1.")
+            _require(np.allclose(node.r, 1), path,
+                     "Norse's importer ignores r; it must be 1 (nirjax.interop.fold_r(model) "
+                     "folds r into the weights that feed the neuron, exactly).")
         if isinstance(node, nir.IF):
             _require(np.allclose(node.v_reset, 0), path,
                      "Norse's importer ignores v_reset; it must be 0.")
