@@ -1,6 +1,7 @@
-"""Interop with the real peers: snnTorch and Norse, in both directions, through their own NIR
-converters and `nirjax.interop`'s explicit corrections. Needs the `interop` extra
-(`pip install -e ".[test,interop]"`); skipped with the reason otherwise.
+"""Interop with the real peers: snnTorch, Norse, Sinabs, Rockpool and Spyx in both directions
+(through their own NIR converters and `nirjax.interop`'s explicit corrections), and Nengo
+(`to_nengo`). Needs the `interop` extra (`pip install -e ".[test,interop]"`) and the peers
+`.ci/run` installs with `--no-deps`; each peer's tests skip with the reason when it is absent.
 
 The peer-side networks and simulations are in `benchmarks/interop_agreement.py`, which also
 measures agreement on longer runs (`docs/interop.md`).
