@@ -695,7 +695,8 @@ def nengo_paper_lif(neuron_type: str = "nir", path: str | None = None):
 
 
 # ------------------------------------------------------------------------------------ Spyx
-SPYX_KINDS = ("LIF", "IF", "CuBaLIF", "LIF+LIF")
+SPYX_KINDS = ("LIF", "IF", "CuBaLIF", "LIF+LIF", "CNN")
+SPYX_CNN = (2, 8, 8)  # NIR's (C, H, W); Spyx runs (H, W, C)
 SPYX_DT = 1e-3
 
 
@@ -712,6 +713,13 @@ def _spyx_model(kind: str, seed: int):
         layers = [fc, snn.IF((N,), threshold=1.0)]
     elif kind == "CuBaLIF":
         layers = [fc, snn.CuBaLIF((N,), alpha=0.7, beta=0.8, threshold=1.0, rngs=rngs)]
+    elif kind == "CNN":
+        c, h, w = SPYX_CNN
+        layers = [nnx.Conv(c, 4, (3, 3), padding="SAME", rngs=rngs),
+                  snn.IF((h, w, 4), threshold=1.0), snn.Flatten(),
+                  nnx.Linear(h * w * 4, N, rngs=rngs),
+                  snn.LIF((N,), beta=0.8, threshold=1.0, rngs=rngs)]
+        fc = None
     elif kind == "LIF+LIF":  # two spiking layers: each lags one step
         layers = [fc, snn.LIF((N,), beta=0.8, threshold=0.5, rngs=rngs),
                   nnx.Linear(N, N, rngs=rngs), snn.LIF((N,), beta=0.9, threshold=0.5,
@@ -719,8 +727,11 @@ def _spyx_model(kind: str, seed: int):
     else:
         raise KeyError(kind)
     for layer in layers:  # larger weights than NNX's default init, so that layers spike
-        if isinstance(layer, nnx.Linear):
-            layer.kernel[...] = 2.0 * layer.kernel[...] + 0.2
+        if isinstance(layer, (nnx.Linear, nnx.Conv)):
+            after_flatten = kind == "CNN" and isinstance(layer, nnx.Linear)
+            # (no common offset after the Flatten: the output then depends on the order)
+            layer.kernel[...] = (6.0 * layer.kernel[...] if after_flatten else
+                                 2.0 * layer.kernel[...] + 0.2)
             layer.bias[...] = jnp.zeros_like(layer.bias[...])
     return snn.Sequential(*layers)
 
@@ -741,18 +752,20 @@ def spyx_to_nirjax(kind: str, steps: int, batch: int, seed: int, corrected: bool
     import nirjax.interop
 
     model = _spyx_model(kind, seed)
+    shape = SPYX_CNN if kind == "CNN" else (N_IN,)
     with _quiet():
-        graph = spyx.nir.to_nir(model, {"input": np.array([N_IN])},
+        graph = spyx.nir.to_nir(model, {"input": np.array(shape)},
                                 {"output": np.array([N])}, dt=SPYX_DT)
     if corrected:
         ours = nirjax.interop.from_spyx(graph, SPYX_DT)
     else:
         ours = nirjax.from_nir(graph, dt=SPYX_DT)
-    xs = _inputs((N_IN,), steps, batch, seed + 1).numpy()
-    return _spyx_run(model, xs), _nirjax_run(ours, xs)
+    xs = _inputs(shape, steps, batch, seed + 1).numpy()
+    spyx_xs = np.moveaxis(xs, 2, -1) if kind == "CNN" else xs  # Spyx runs (H, W, C)
+    return _spyx_run(model, spyx_xs), _nirjax_run(ours, xs)
 
 
-NIRJAX_TO_SPYX = ("LIF", "IF", "CubaLIF")
+NIRJAX_TO_SPYX = ("LIF", "IF", "CubaLIF", "CNN")
 
 
 def nirjax_to_spyx(kind: str, steps: int, batch: int, seed: int):
@@ -783,6 +796,35 @@ def nirjax_to_spyx(kind: str, steps: int, batch: int, seed: int):
         neuron = nir.CubaLIF(tau_mem=tau, tau_syn=tau_syn, r=f32(tau / dt),
                              w_in=f32(tau_syn / dt), v_leak=zeros, v_threshold=thr,
                              v_reset=zeros)
+    elif kind == "CNN":
+        c, h, w = SPYX_CNN
+        s3 = (4, h, w)
+        nodes = {
+            "input": nir.Input(input_type={"input": np.array(SPYX_CNN)}),
+            "conv": nir.Conv2d(input_shape=np.array([h, w]),
+                               weight=f32(rng.normal(0.1, 0.5, (4, c, 3, 3))),
+                               stride=np.array([1, 1]), padding=np.array([1, 1]),
+                               dilation=np.array([1, 1]), groups=1, bias=f32(np.zeros(4))),
+            "if": nir.IF(r=f32(np.ones(s3)), v_threshold=f32(np.ones(s3)),
+                         v_reset=f32(np.zeros(s3))),
+            "flat": nir.Flatten(input_type={"input": np.array(s3)}, start_dim=0),
+            "fc": nir.Affine(weight=f32(rng.normal(0.0, 0.4, (n, 4 * h * w))),
+                             bias=f32(np.zeros(n))),
+            "n": nir.LIF(tau=tau, r=f32(tau / dt), v_leak=zeros, v_threshold=thr,
+                         v_reset=zeros),
+            "output": nir.Output(output_type={"output": np.array([n])})}
+        names = ["input", "conv", "if", "flat", "fc", "n", "output"]
+        model = nirjax.from_nir(
+            nir.NIRGraph(nodes=nodes, edges=list(zip(names[:-1], names[1:])),
+                         type_check=False), dt=dt, reset="subtract",
+            node_options={"if": {"spike_order": "before_input", "input_mode": "impulse"},
+                          "n": {"spike_order": "before_input"}})
+        graph = nirjax.interop.to_spyx(model)
+        xs = _inputs(SPYX_CNN, steps, batch, seed + 1).numpy()
+        with _quiet():
+            _, ref = spyx.nir.from_nir(_through_file(graph), jnp.asarray(np.moveaxis(xs, 2, -1)),
+                                       dt=dt)
+        return np.asarray(ref), _nirjax_run(model, xs)
     else:
         raise KeyError(kind)
     nodes = {"input": nir.Input(input_type={"input": np.array([N_IN])}), "fc": fc, "n": neuron,

@@ -394,18 +394,27 @@ def spyx():
         "spyx.nir", reason="Spyx is not installed (.ci/run installs spyx==1.0.0 --no-deps)")
 
 
-@pytest.mark.parametrize("kind", ["LIF", "IF", "CuBaLIF", "LIF+LIF"])
+@pytest.mark.parametrize("kind", ["LIF", "IF", "CuBaLIF", "LIF+LIF", "CNN"])
 def test_spyx_to_nirjax(kind, cases, spyx):
     ref, ours = cases.spyx_to_nirjax(kind, STEPS, BATCH, seed=0)
     _agree(ref, ours)
     assert np.array_equal(ref, ours)
 
 
-@pytest.mark.parametrize("kind", ["LIF", "IF", "CubaLIF"])
+@pytest.mark.parametrize("kind", ["LIF", "IF", "CubaLIF", "CNN"])
 def test_nirjax_to_spyx(kind, cases, spyx):
     ref, ours = cases.nirjax_to_spyx(kind, STEPS, BATCH, seed=0)
     _agree(ref, ours)
     assert np.array_equal(ref, ours)
+
+
+def test_spyx_flatten_order_round_trips():
+    """from_spyx permutes the Affine after a (C, H, W) Flatten to NIR's order; to_spyx undoes
+    it exactly."""
+    from nirjax.interop._spyx import _hwc_to_chw
+
+    x = np.arange(2 * 3 * 4).reshape(3, 4, 2)  # (H, W, C)
+    assert np.array_equal(x.ravel()[_hwc_to_chw((2, 3, 4))], x.transpose(2, 0, 1).ravel())
 
 
 def test_spyx_refuses_recurrent_layers_and_a_cubalif_without_its_lag():

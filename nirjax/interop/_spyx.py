@@ -49,7 +49,11 @@ def fix_spyx_export(graph: nir.NIRGraph | Graph, dt: float) -> nir.NIRGraph:
        `w_in = tau_syn / dt` (written 1).
     3. **CuBaLIF's order** (reset, then integrate): a one-step `nir.Delay(dt)` is added after
        every CubaLIF (named `<node>_spyx_lag`).
-    4. **Recurrent layers** (a subgraph) are refused (see the module docstring).
+    4. **Channels-last flattening**: Spyx runs convolutions on `(H, W, C)` data and its
+       `Flatten` (`spyx/nn.py:758`) flattens that order, while the exporter writes NIR's
+       `(C, H, W)` Flatten: the columns of the Affine / Linear after a Flatten are permuted to
+       NIR's order. (Feed nirjax the input as `(C, H, W)`: Spyx's `(H, W, C)` transposed.)
+    5. **Recurrent layers** (a subgraph) are refused (see the module docstring).
     """
     dt = float(dt)
     if not (np.isfinite(dt) and dt > 0):
@@ -75,7 +79,7 @@ def fix_spyx_export(graph: nir.NIRGraph | Graph, dt: float) -> nir.NIRGraph:
             changes["w_in"] = (np.asarray(changes["tau_syn"], np.float64) / dt).astype(f)
         return _replace(node, **changes) if changes else node
 
-    fixed = _map_nodes(graph, fn)
+    fixed = _permute_after_flatten(_map_nodes(graph, fn), to_nir_order=True)
     cuba = [k for k, n in fixed.nodes.items() if isinstance(n, nir.CubaLIF)]
     if not cuba:
         return fixed
@@ -88,6 +92,37 @@ def fix_spyx_export(graph: nir.NIRGraph | Graph, dt: float) -> nir.NIRGraph:
     edges += [(k, k + LAG_SUFFIX) for k in cuba]
     return nir.NIRGraph(nodes=nodes, edges=edges, metadata=dict(fixed.metadata or {}),
                         type_check=False)
+
+
+def _hwc_to_chw(shape) -> np.ndarray:
+    """`p` with `x_chw.ravel() == x_hwc.ravel()[p]` for a `(C, H, W)` shape."""
+    c, h, w = (int(d) for d in shape)
+    return np.arange(c * h * w).reshape(h, w, c).transpose(2, 0, 1).ravel()
+
+
+def _permute_after_flatten(graph: nir.NIRGraph, to_nir_order: bool) -> nir.NIRGraph:
+    """Permute the input columns of each Affine / Linear fed by a 3-d Flatten between Spyx's
+    channels-last and NIR's channels-first order."""
+    nodes = dict(graph.nodes)
+    for key, node in graph.nodes.items():
+        if not isinstance(node, nir.Flatten):
+            continue
+        shape = np.asarray(node.input_type["input"]).ravel()
+        if shape.size != 3:
+            continue
+        p = _hwc_to_chw(shape)
+        perm = p if to_nir_order else np.argsort(p)
+        for s, d in graph.edges:
+            if s != key:
+                continue
+            nxt = nodes[d]
+            _require(isinstance(nxt, (nir.Affine, nir.Linear)), d,
+                     "after a channels-last Flatten Spyx needs an Affine/Linear to reorder.")
+            w = np.asarray(_array(nxt.weight))[:, perm]
+            nodes[d] = (nir.Affine(weight=w, bias=np.asarray(_array(nxt.bias)))
+                        if isinstance(nxt, nir.Affine) else nir.Linear(weight=w))
+    return nir.NIRGraph(nodes=nodes, edges=list(graph.edges),
+                        metadata=dict(graph.metadata or {}), type_check=False)
 
 
 def spyx_options(graph: nir.NIRGraph | Graph, dt: float) -> dict:
@@ -185,5 +220,6 @@ def to_spyx(model: Graph | nir.NIRGraph) -> nir.NIRGraph:
             )
     nodes = {k: n for k, n in graph.nodes.items() if k not in drop}
     edges = [(drop.get(s, s), d) for s, d in graph.edges if d not in drop]
-    return nir.NIRGraph(nodes=nodes, edges=edges, metadata=dict(graph.metadata or {}),
-                        type_check=False)
+    out = nir.NIRGraph(nodes=nodes, edges=edges, metadata=dict(graph.metadata or {}),
+                       type_check=False)
+    return _permute_after_flatten(out, to_nir_order=False)  # Spyx flattens channels-last
