@@ -1,11 +1,13 @@
-"""Explicit corrections for the NIR converters of other simulators (snnTorch, Norse).
+"""Explicit corrections for the NIR converters of other simulators (snnTorch, Norse, Sinabs,
+Rockpool, Spyx), and `to_nengo`, which runs a graph in Nengo's simulator.
 
 Each peer's exporter writes NIR that does not say everything its own simulator does (a
 hard-coded dt, a time constant off by a factor, a missing input weight, a batch dimension in the
 Input's shape), and each importer accepts only part of NIR. nirjax never guesses: `from_nir`
 reads a graph literally. The functions here state each known defect and correct it when you
 call them; see `docs/interop.md` for the measured agreement. None of them needs the peer
-installed: they work on `nir.NIRGraph`s.
+installed (except `fix_sinabs_import` and `to_nengo`, which build the peer's objects): they work
+on `nir.NIRGraph`s and nirjax `Graph`s alike.
 
 snnTorch (measured with snnTorch 1.0.0):
 
@@ -18,6 +20,18 @@ Norse (measured with Norse 1.1.0):
     g = norse.torch.to_nir(net, sample, dt=1e-3)
     model = nirjax.interop.from_norse(g, dt=1e-3)           # tau, w_in and shapes corrected
     nir_graph = nirjax.interop.to_norse(model)              # for norse.torch.from_nir(..., dt=)
+    nir_graph = nirjax.interop.to_norse(nirjax.interop.fold_r(model))  # Norse ignores r
+
+Sinabs (3.1.3), Rockpool (3.1.0), Spyx (1.0.0), Nengo (4.1):
+
+    model = nirjax.interop.from_sinabs(sinabs.nir.to_nir(net, sample), norm_input=None)
+    net = sinabs.nir.from_nir(nirjax.interop.to_sinabs(model), batch_size=B)
+    nirjax.interop.fix_sinabs_import(net, model)            # min_v_mem clip, spike function
+    model = nirjax.interop.from_rockpool(rockpool_to_nir(net), bias={...}, w_rec={...})
+    net = rockpool_from_nir(nirjax.interop.to_rockpool(model))
+    model = nirjax.interop.from_spyx(spyx.nir.to_nir(net, ins, outs, dt=dt), dt)
+    _, ys = spyx.nir.from_nir(nirjax.interop.to_spyx(model), xs, dt=dt)
+    net = nirjax.interop.to_nengo(model, xs)                # nengo.Simulator(net, dt=dt)
 """
 
 from ._common import fold_r as fold_r, rescale_time as rescale_time
