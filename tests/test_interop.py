@@ -351,7 +351,7 @@ def test_to_rockpool_refuses_what_rockpool_cannot_import():
 @pytest.fixture(scope="module")
 def nengo():
     return pytest.importorskip(
-        "nengo", reason="Nengo is not installed (.ci/run installs nengo==4.1 --no-deps)")
+        "nengo", reason="Nengo is not installed (the interop extra: nengo==4.1.0)")
 
 
 @pytest.mark.parametrize("kind", ["LIF", "IF", "CubaLIF", "RLIF"])
