@@ -47,6 +47,11 @@ that is an error, not an approximation.
 **Resets.** `reset="value"` sets `v <- v_reset`; `"subtract"` sets
 `v <- v - (v_threshold - v_reset)`. At a crossing both give `v_reset`; they differ after a jump
 that overshoots the threshold (`"subtract"` may then spike several times at the same instant).
+**Spike options.** `spikes_per_step="multi"` (which needs `"subtract"`) is what the cascade
+above does: a jump to `v` emits `floor((v - v_reset) / (v_threshold - v_reset))` spikes at once.
+`threshold_comparison` does not change a crossing, which is an instant; a state exactly at the
+threshold (a jump that lands on it) spikes under both values. `spike_order="before_input"` (a
+one-step lag of the grid) has no continuous-time meaning and is refused.
 The surrogate gradient and `detach_reset` do not apply: gradients flow through the exact spike
 times (implicit differentiation of the root find), so a loss of spike times is differentiable
 wherever the number of spikes does not change.
@@ -115,6 +120,14 @@ def build_net(graph: Graph, input_kind: str) -> _Net:
             neurons.append(name)
             if node.spiking:
                 spiking.append(name)
+                if node.options.spike_order != "after_input":
+                    raise NotImplementedError(
+                        f"node {name!r} ({type(node).__name__}): spike_order="
+                        f"{node.options.spike_order!r} decides a spike one grid step late, which "
+                        "has no continuous-time meaning (a spike is the threshold crossing "
+                        "itself). Run it with the discrete methods (graph.run), or use "
+                        "spike_order='after_input'."
+                    )
         elif isinstance(node, Delay):
             delays.append(name)
         elif not node.stateful and node.linear:

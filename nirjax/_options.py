@@ -39,6 +39,17 @@ class Options:
       (`nirjax.Euler(...)`, `nirjax.Exact()`, a registered one).
     - `reset`: `"value"` (NIR's definition, v <- v_reset after a spike; default) or `"subtract"`
       (v <- v - (v_threshold - v_reset), as snnTorch's `reset_mechanism="subtract"`).
+    - `spikes_per_step`: `"single"` (NIR's reading and the default: at most one spike per step,
+      `z = H(threshold)`) or `"multi"` (Sinabs's `MultiSpike`, Rockpool's neurons: as many
+      spikes as fit, `z = floor((v - v_reset) / (v_threshold - v_reset))` under
+      `threshold_comparison="greater_equal"`, `ceil(...) - 1` under `"greater"`, each one
+      subtracted; needs `reset="subtract"`).
+    - `threshold_comparison`: `"greater"` (a spike where `v > v_threshold`; default) or
+      `"greater_equal"` (`v >= v_threshold`, as Sinabs and Rockpool compare).
+    - `spike_order`: `"after_input"` (default: the step's input is integrated, then the spike
+      is decided on the new state) or `"before_input"` (Spyx: the spike is decided on the state
+      at the start of the step, then the input is integrated and the reset applied to the
+      result, so every spiking layer lags one step).
     - `input_mode`: what one per-step input value x means. `"current"` (default): a current held
       constant over the step (the literal ODE). `"impulse"`: the area of a Dirac pulse at the
       start of the step, so an input spike of 1 moves `tau dv/dt = ... + r I` by `r x / tau`
@@ -59,6 +70,14 @@ class Options:
     )
     reset: str = _option("value", kind="choice", choices=("value", "subtract"),
                          help="what a spike does to v")
+    spikes_per_step: str = _option("single", kind="choice", choices=("single", "multi"),
+                                   help="at most one spike per step, or as many as fit")
+    threshold_comparison: str = _option("greater", kind="choice",
+                                        choices=("greater", "greater_equal"),
+                                        help="spike where v > v_threshold or v >= v_threshold")
+    spike_order: str = _option("after_input", kind="choice",
+                               choices=("after_input", "before_input"),
+                               help="decide the spike after or before the step's input")
     input_mode: str = _option("current", kind="choice", choices=("current", "impulse"),
                               help="what one input value means: a held current or an impulse")
     cuba_order: str = _option("current_first", kind="choice",
@@ -82,6 +101,12 @@ class Options:
             if kind == "bool" and not isinstance(value, bool):
                 raise TypeError(f"{f.name}: expected True or False, got {value!r}.")
         object.__setattr__(self, "surrogate", as_surrogate(self.surrogate))
+        if self.spikes_per_step == "multi" and self.reset != "subtract":
+            raise ValueError(
+                f"spikes_per_step='multi' subtracts (v_threshold - v_reset) once per spike and "
+                f"needs reset='subtract', got reset={self.reset!r}. Pass reset='subtract' (as "
+                "Sinabs's MembraneSubtract and Rockpool's neurons do)."
+            )
 
     @staticmethod
     def metadata_key(name: str) -> str:

@@ -275,6 +275,9 @@ OPTION_CASES = {
     "voltage_first": dict(cuba_order="voltage_first"),
     "surrogate": dict(surrogate=nirjax.Surrogate("arctan", 3.5)),
     "detach_reset": dict(detach_reset=True),
+    "multi_spike": dict(reset="subtract", spikes_per_step="multi"),
+    "greater_equal": dict(threshold_comparison="greater_equal"),
+    "before_input": dict(spike_order="before_input"),
 }
 
 

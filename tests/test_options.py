@@ -35,7 +35,8 @@ def _graph(metadata=None, node_metadata=None):
 def test_every_option_round_trips_through_metadata():
     opts = nirjax.Options(dt=2e-4, discretization="exact", reset="subtract", input_mode="impulse",
                           cuba_order="voltage_first", surrogate=nirjax.Surrogate("arctan", 3.0),
-                          detach_reset=True, delay_rounding=True)
+                          detach_reset=True, delay_rounding=True, spikes_per_step="multi",
+                          threshold_comparison="greater_equal", spike_order="before_input")
     md = opts.to_metadata()
     assert set(md) == {nirjax.Options.metadata_key(f.name)
                        for f in dataclasses.fields(nirjax.Options)} | {"nirjax_surrogate_scale"}
@@ -44,7 +45,9 @@ def test_every_option_round_trips_through_metadata():
     base = nirjax.Options(dt=2e-4)
     diff = opts.replace(discretization="euler", reset="value", input_mode="current",
                         cuba_order="current_first", detach_reset=False,
-                        delay_rounding=False).to_metadata(base)
+                        delay_rounding=False, spikes_per_step="single",
+                        threshold_comparison="greater", spike_order="after_input",
+                        ).to_metadata(base)
     assert set(diff) == {"nirjax_surrogate", "nirjax_surrogate_scale"}
 
 

@@ -21,7 +21,11 @@ fitting (parameters, constraints, `spiking`).
 current held over the step; with `"impulse"` the state first jumps by `jump(state, x)` and then
 relaxes with no input. The discretization gives the state at the end of the step; a spiking
 neuron then emits `z = H(threshold(state))` (exact forward, surrogate gradient backward) and
-applies `reset(state, z)` in the same step. The state starts at zero.
+applies `reset(state, z)` in the same step. The state starts at zero. Three options change how
+the spike is decided, for every neuron alike (`Neuron.spikes` / `Neuron.advance`):
+`threshold_comparison` (`>` or `>=`), `spikes_per_step` (`"multi"`: as many spikes as fit,
+each subtracted) and `spike_order` (`"before_input"`: decided on the state at the start of the
+step, Spyx's order).
 """
 
 from __future__ import annotations
@@ -159,15 +163,52 @@ class Neuron(Primitive):
             x = jnp.zeros_like(x)
         return self.options.discretization.advance(self, coeffs, state, x, self.options.dt)
 
+    def spike_count(self, state: dict) -> jax.Array:
+        """How many spikes a `spikes_per_step="multi"` neuron emits from `state` (no gradient):
+        with `q = (v - v_reset) / (v_threshold - v_reset)`, `floor(q)` under
+        `threshold_comparison="greater_equal"` and `ceil(q) - 1` under `"greater"`, at least 0,
+        i.e. how many subtractive resets keep `v` at or over (over) the threshold. Override for
+        a neuron whose threshold is not `v - v_threshold` or whose reset is not v's."""
+        missing = [f for f in ("v_threshold", "v_reset") if not hasattr(self, f)]
+        if missing or "v" not in self.state_vars:
+            raise NotImplementedError(
+                f"{type(self).__name__}: spikes_per_step='multi' counts spikes from v, "
+                "v_threshold and v_reset; define spike_count(state) for this neuron."
+            )
+        q = (state["v"] - self.v_reset) / (self.v_threshold - self.v_reset)
+        n = jnp.floor(q) if self.options.threshold_comparison == "greater_equal" else (
+            jnp.ceil(q) - 1)
+        return jax.lax.stop_gradient(jnp.maximum(n, 0).astype(q.dtype))
+
+    def spikes(self, state: dict) -> jax.Array:
+        """The spikes emitted from `state` (spiking neurons): `H(threshold(state))` (exact
+        forward, `options.surrogate` backward), with `H(0) = 1` under
+        `threshold_comparison="greater_equal"`; under `spikes_per_step="multi"` the forward
+        value is `spike_count(state)` and the gradient that of the first spike."""
+        g = self.threshold(state)
+        z = self.options.surrogate(g)
+        if self.options.threshold_comparison == "greater_equal":
+            z = z + jax.lax.stop_gradient((g == 0).astype(z.dtype))
+        if self.options.spikes_per_step == "multi":
+            z = z + jax.lax.stop_gradient(self.spike_count(state) - z)
+        return z
+
     def fire(self, state: dict) -> tuple[dict, Any]:
         """Spike and reset (spiking neurons), or emit `output_var`: `(state, y)`."""
         if not self.spiking:
             return state, state[self.output_var]
-        z = self.options.surrogate(self.threshold(state))
+        z = self.spikes(state)
         zr = jax.lax.stop_gradient(z) if self.options.detach_reset else z
         return self.reset(state, zr), z
 
     def advance(self, coeffs: Any, state: dict, x: Any) -> tuple[dict, Any]:
+        """One step: `fire(integrate(coeffs, state, x))`; under `spike_order="before_input"`
+        (spiking neurons) the spikes are decided on `state` (the start of the step), the input
+        is integrated, and the reset is applied to the integrated state."""
+        if self.spiking and self.options.spike_order == "before_input":
+            z = self.spikes(state)
+            zr = jax.lax.stop_gradient(z) if self.options.detach_reset else z
+            return self.reset(self.integrate(coeffs, state, x), zr), z
         return self.fire(self.integrate(coeffs, state, x))
 
     def step(self, state, x):
