@@ -64,3 +64,5 @@ from ._params import (
     select_trainable as select_trainable,
 )
 from ._plot import plot_training as plot_training
+from ._characterize import Characterization as Characterization, characterize as characterize
+from ._characterize_structure import Structure as Structure, structured_graph as structured_graph
