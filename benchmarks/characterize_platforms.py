@@ -38,6 +38,8 @@ def main() -> None:
     for path in sorted(glob.glob(os.path.join(lif, "lif_*.csv"))):
         platform = os.path.basename(path)[4:-4]
         d = np.loadtxt(path, delimiter=",")
+        # Sinabs records the input already weighted (0.04 = dt / tau per spike): read spikes.
+        d[:, 0] = d[:, 0] > 0
         t0 = time.perf_counter()
         _, rep = characterize(nominal, inputs=d[:, :1], v=d[:, 1], spikes=d[:, 2], progress=False)
         row = rep.row()
