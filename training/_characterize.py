@@ -69,8 +69,12 @@ class Characterization:
       range; `noise`: the noise level estimated from the residual; `floor`: the resolution floor.
     - `spikes_reproduced`, `missing`, `extra`: spike steps (flat indices `(sample, step,
       neuron)`) of the recording the graph misses, and those it adds.
-    - `verdict`, `message`: see the module docstring. `ranking`: `(structure, rms)` of the
-      fitted candidates, best first. `seconds`: wall time.
+    - `verdict`, `message`: see the module docstring. `ranking`: `(structure, rms, deviation,
+      spikes reproduced)` of the fitted candidates, best first (`deviation`: the summed
+      |log ratio| of the parameters to nominal); `equivalent`: the other structures that explain
+      the recording as well (a discrete single-state step `v <- a v + c x` is reached by several
+      readings and discretizations with other parameters), with their relative parameters.
+      `seconds`: wall time.
     """
 
     node: str
@@ -91,7 +95,8 @@ class Characterization:
     extra: list[tuple[int, ...]]
     verdict: str
     message: str
-    ranking: list[tuple[Structure, float]]
+    ranking: list[tuple[Structure, float, float, bool]]
+    equivalent: list[tuple[Structure, dict[str, float]]]
     seconds: float
 
     @property
@@ -120,7 +125,8 @@ class Characterization:
             "offset": self.offset,
             "tau_rel": med("tau"),
             "threshold_rel": med("v_threshold"),
-            "params_rel": {f: float(np.median(self.relative(f))) for f in self.params},
+            "params_rel": {f: float(np.median(self.relative(f))) for f in self.params
+                           if np.all(self.params[f][0] != 0)},
             "v_reset_shift": (float(np.median((self.params["v_reset"][1] - self.params["v_reset"][0])))
                               if "v_reset" in self.params else None),
             "spikes_reproduced": self.spikes_reproduced,
@@ -131,6 +137,8 @@ class Characterization:
             "floor": self.floor,
             "verdict": self.verdict,
             "message": self.message,
+            "equivalent": [{"structure": dataclasses.asdict(o), "params_rel": rel}
+                           for o, rel in self.equivalent],
         }
 
     def summary(self) -> str:
@@ -154,6 +162,10 @@ class Characterization:
             f"range {self.span:.4g}; {self.rms_outside_spikes:.4g} outside spike steps); noise "
             f"~ {self.noise:.3g}, resolution floor {self.floor:.3g}"
             + (" (integer recording)" if self.integer else ""))
+        for other, rel in self.equivalent[:4]:
+            lines.append(f"  equally good: {other.describe()} with "
+                         + ", ".join(f"{k} {'x' if k != 'v_reset' else '+'}{v:.4g}"
+                                     for k, v in rel.items()))
         lines.append(f"  verdict: {self.verdict}: {self.message}")
         return "\n".join(lines)
 
@@ -178,7 +190,7 @@ def characterize(
     structure: str | Mapping[str, Any] | None = "auto",
     params: Sequence[str] | None = None,
     tolerance: float = 0.01,
-    refine: int = 12,
+    refine: int = 2,
     steps: int = 60,
     dt: float | None = None,
     progress: bool = True,
@@ -198,7 +210,8 @@ def characterize(
     - `params`: the neuron fields to fit (default: time constants, input gain, v_reset).
     - `tolerance`: the largest RMS voltage residual, relative to the recording's range, that is
       still "within tolerance" when it exceeds the noise.
-    - `refine`: how many of the best screened structures are fitted; `steps`:
+    - `refine`: for how many of the best screened timings (latency, spike latency, probe) every
+      combination of the options is fitted; `steps`:
       Levenberg-Marquardt steps per fit.
     - `dt`: the time step, if `nominal` is a NIR graph without one.
 
@@ -276,9 +289,18 @@ def characterize(
         nrn, p = problem(s)
         screened.append((float(nominal_residual(nrn, p)), s))
     screened.sort(key=lambda t: (not np.isfinite(t[0]), t[0]))
+    # Timing and probe point show at the nominal parameters; the options (reading, reset,
+    # discretization) trade off against the parameters, so within the `refine` best timings
+    # every option combination is fitted.
+    timings: list[tuple] = []
+    for _, s in screened:
+        t = (s.latency, s.spike_latency, s.probe)
+        if t not in timings:
+            timings.append(t)
+    keep = set(timings[:max(refine, 1)])
+    chosen = [s for _, s in screened if (s.latency, s.spike_latency, s.probe) in keep]
     results = []
-    for _, s in tqdm(screened[:max(refine, 1)], desc="characterize: fit", disable=not progress,
-                     leave=False):
+    for s in tqdm(chosen, desc="characterize: fit", disable=not progress, leave=False):
         nrn, p = problem(s)
         fit = fit_candidate(nrn, names, p, steps=steps)
         g = structured_graph(graph, node, s)
@@ -345,9 +367,23 @@ def characterize(
     report = Characterization(
         node, s, nominal_s, fit["scale"], fit["offset"], report_params,
         fit["interval"], rms, rms_out, span, noise, floor, integer, reproduced, missing, extra,
-        verdict, message, [(r[0], r[4]["rms"]) for r in results], time.perf_counter() - t0,
+        verdict, message,
+        [(r[0], r[4]["rms"], _deviation(r[1].node(node), r[3].node(node), names),
+          r[4]["reproduced"]) for r in results],
+        [(r[0], _relative(r[1].node(node), r[3].node(node), names)) for r in tied if r[0] != s],
+        time.perf_counter() - t0,
     )
     return calibrated, report
+
+
+def _relative(nominal, fitted, names) -> dict[str, float]:
+    out = {}
+    for f in (*names, "v_threshold"):
+        if hasattr(nominal, f):
+            p0 = np.asarray(getattr(nominal, f), np.float64)
+            p = np.asarray(getattr(fitted, f), np.float64)
+            out[f] = float(np.median(p / p0)) if np.all(p0 != 0) else float(np.median(p - p0))
+    return out
 
 
 def _deviation(nominal, fitted, names) -> float:
