@@ -147,3 +147,28 @@ def test_paper_platforms_reproduced():
         d = np.loadtxt(path, delimiter=",")
         _, rep = characterize(g, inputs=d[:, :1] > 0, v=d[:, 1], spikes=d[:, 2], progress=False)
         assert rep.spikes_reproduced and rep.rms < 0.01 * rep.span, (path, rep.summary())
+
+
+def test_fit_cli_structure_finds_latency(tmp_path, capsys):
+    from training import write_recording
+    from training import _cli_fit
+
+    x = drive()
+    y, z = chip(x, tau=TAUS, th=THS, latency=2, scale=1.0)
+    rec = tmp_path / "rec.h5"
+    write_recording(rec, {"1": {"v": y[None].astype(np.float32), "output": z[None] > 0}},
+                    inputs={"input": x[None].astype(np.float32)}, dt=DT)
+    nominal_path = tmp_path / "lif.nir"
+    nirjax.write(str(nominal_path), nominal(3))
+    parser = argparse.ArgumentParser()
+    _cli_fit.add_parser(parser.add_subparsers())
+    out = tmp_path / "cal.nir"
+    args = parser.parse_args(["fit", str(nominal_path), str(rec), "--out", str(out), "--params",
+                              "tau,v_threshold", "--structure", "latency,input_mode=current",
+                              "--steps", "20", "--quiet"])
+    assert args.func(args) == 0
+    text = capsys.readouterr().out
+    assert "latency 2" in text
+    cal = nirjax.load(out)
+    np.testing.assert_allclose(np.asarray(cal.node("1_latency").delay), 2 * DT)
+    np.testing.assert_allclose(np.asarray(cal.node("1").tau), TAUS, rtol=0.02)

@@ -100,6 +100,10 @@ class Characterization:
     seconds: float
 
     @property
+    def spike_latency_steps(self) -> int:
+        return self.structure.spike_latency
+
+    @property
     def explained(self) -> bool:
         return self.verdict != "unexplained"
 
@@ -316,9 +320,12 @@ def characterize(
     results.sort(key=key)
     best = results[0]
     # Ties (within 0.1 % or the floor: structures the recording cannot tell apart, such as
-    # the probe point without spikes): the structure closest to the nominal.
+    # the probe point without spikes): the structure closest to the nominal,
+    # With noise, residuals within their chi-square spread (3 sigma) are ties too.
+    noisy = _noise(best[4]["residual"]) > 10 * floor
+    spread = 3.0 * np.sqrt(2.0 / y.size) if noisy else 0.0
     tied = [r for r in results if r[4]["reproduced"] == best[4]["reproduced"]
-            and r[4]["rms"] <= best[4]["rms"] * 1.001 + floor]
+            and r[4]["rms"] ** 2 <= (best[4]["rms"] * 1.001) ** 2 * (1 + spread) + floor ** 2]
     # the smallest parameter deviation first (an Euler step with a longer tau mimics the exact
     # step: the exact one explains the data with nominal parameters), then the fewest changes.
     s, g, fit, calibrated, ev = min(
@@ -332,7 +339,17 @@ def characterize(
     rms_out = float(np.sqrt(np.mean(residual[outside] ** 2))) if outside.any() else rms
     noise = _noise(residual)
     level = max(noise, floor)
-    if not reproduced:
+    # With noisy traces the fitted threshold is uncertain: a few spikes one step off (each
+    # missing one paired with an extra one a step away) are within tolerance.
+    near = _paired(missing, extra)
+    few = len(missing) <= max(1, int(0.02 * zr.sum())) and len(extra) == len(missing)
+    if not reproduced and noise > 10 * floor and near and few and \
+            rms <= max(tolerance * span, 3 * level):
+        verdict = "within tolerance"
+        message = (f"{len(missing)} of {int(zr.sum())} spikes one step off (noisy traces: "
+                   f"noise ~ {noise:.3g}); voltage residual {rms:.3g} = {rms / level:.3g}x the "
+                   "noise level.")
+    elif not reproduced:
         verdict = "unexplained"
         message = (f"spike steps not reproduced: {len(missing)} recorded spike(s) missing"
                    + (f" (first at step {missing[0][1]})" if missing else "")
@@ -374,6 +391,19 @@ def characterize(
         time.perf_counter() - t0,
     )
     return calibrated, report
+
+
+def _paired(missing, extra) -> bool:
+    """Whether every missing spike has an extra one at most one step away (same sample and
+    neuron)."""
+    pool = list(extra)
+    for m in missing:
+        hit = next((e for e in pool if e[0] == m[0] and e[2:] == m[2:] and abs(e[1] - m[1]) <= 1),
+                   None)
+        if hit is None:
+            return False
+        pool.remove(hit)
+    return True
 
 
 def _relative(nominal, fitted, names) -> dict[str, float]:
