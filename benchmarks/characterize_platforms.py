@@ -25,7 +25,8 @@ OUT = os.path.join(HERE, "results", "characterize_platforms.json")
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--conformance", default=os.path.join(HERE, "..", "..", "shared", "conformance"))
+    ap.add_argument("--conformance",
+                    default=os.path.join(HERE, "..", "..", "shared", "conformance"))
     ap.add_argument("--out", default=OUT)
     args = ap.parse_args()
     lif = os.path.join(args.conformance, "lif")

@@ -11,11 +11,10 @@ import os
 import nir
 import numpy as np
 import pytest
+from helpers import conformance
 
 import nirjax
-from helpers import conformance
-from training import Structure, characterize
-from training import _cli_characterize as cli
+from training import Structure, _cli_characterize as cli, characterize
 
 DT, TAU, TH = 1e-4, 0.0025, 0.1
 
@@ -150,8 +149,7 @@ def test_paper_platforms_reproduced():
 
 
 def test_fit_cli_structure_finds_latency(tmp_path, capsys):
-    from training import write_recording
-    from training import _cli_fit
+    from training import _cli_fit, write_recording
 
     x = drive()
     y, z = chip(x, tau=TAUS, th=THS, latency=2, scale=1.0)
@@ -172,3 +170,15 @@ def test_fit_cli_structure_finds_latency(tmp_path, capsys):
     cal = nirjax.load(out)
     np.testing.assert_allclose(np.asarray(cal.node("1_latency").delay), 2 * DT)
     np.testing.assert_allclose(np.asarray(cal.node("1").tau), TAUS, rtol=0.02)
+
+
+@pytest.mark.slow
+def test_synthetic_chip_full_auto_search():
+    x = drive()
+    y, z = chip(x, tau=TAUS, th=THS, latency=2, impulse=True, scale=40.0, offset=-1.0,
+                noise=0.02)
+    _, rep = characterize(nominal(3), inputs=x, v=y, spikes=z, progress=False)
+    assert (rep.structure.latency, rep.structure.spike_latency, rep.structure.probe) == \
+        (2, 0, "post"), rep.summary()
+    assert rep.structure.reset == "value" and rep.explained, rep.summary()
+    assert abs(rep.scale / 40.0 - 1) < 0.05

@@ -37,8 +37,13 @@ from tqdm.auto import tqdm
 
 import nirjax
 
-from ._characterize_fit import Problem, default_params, fit_candidate, neuron_shape, \
-    nominal_residual
+from ._characterize_fit import (
+    Problem,
+    default_params,
+    fit_candidate,
+    neuron_shape,
+    nominal_residual,
+)
 from ._characterize_structure import (
     Structure,
     candidates,
@@ -131,7 +136,7 @@ class Characterization:
             "threshold_rel": med("v_threshold"),
             "params_rel": {f: float(np.median(self.relative(f))) for f in self.params
                            if np.all(self.params[f][0] != 0)},
-            "v_reset_shift": (float(np.median((self.params["v_reset"][1] - self.params["v_reset"][0])))
+            "v_reset_shift": (float(np.median(np.subtract(*self.params["v_reset"][::-1])))
                               if "v_reset" in self.params else None),
             "spikes_reproduced": self.spikes_reproduced,
             "rms": self.rms,
@@ -278,7 +283,9 @@ def characterize(
         if k == 0:
             return a
         pad = jnp.zeros_like(a[:, :abs(k)])
-        return jnp.concatenate([pad, a[:, :-k]], 1) if k > 0 else jnp.concatenate([a[:, -k:], pad], 1)
+        if k > 0:
+            return jnp.concatenate([pad, a[:, :-k]], 1)
+        return jnp.concatenate([a[:, -k:], pad], 1)
 
     zj, yj = jnp.asarray(z, dtype), jnp.asarray(y, dtype)
 
@@ -425,7 +432,8 @@ def _deviation(nominal, fitted, names) -> float:
     for f in (*names, "v_threshold"):
         if not hasattr(nominal, f):
             continue
-        p0, p = np.asarray(getattr(nominal, f), np.float64), np.asarray(getattr(fitted, f), np.float64)
+        p0 = np.asarray(getattr(nominal, f), np.float64)
+        p = np.asarray(getattr(fitted, f), np.float64)
         if type(nominal).parameters[f] == "positive" or f == "v_threshold":
             total += float(np.median(np.abs(np.log(np.abs(p) / np.abs(p0)))))
         else:

@@ -8,7 +8,6 @@ error, 3 the model cannot explain the recording (the message names what is left)
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 
