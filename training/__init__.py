@@ -4,6 +4,8 @@ the `nirjax train` job.
 Depends on nirjax; nirjax never imports it.
 """
 
+from ._characterize import Characterization as Characterization, characterize as characterize
+from ._characterize_structure import Structure as Structure, structured_graph as structured_graph
 from ._datasets import (
     SpikeDataset as SpikeDataset,
     digits as digits,

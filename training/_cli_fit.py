@@ -9,9 +9,13 @@ from __future__ import annotations
 
 import argparse
 
+import numpy as np
+
 import nirjax
 from nirjax import UsageError
 
+from ._characterize import characterize
+from ._cli_characterize import UNEXPLAINED
 from ._mismatch import fit_mismatch
 from ._mismatch_chip import simulate
 from ._mismatch_data import read_recording
@@ -63,6 +67,13 @@ def add_parser(subparsers) -> None:
     p.add_argument("--no-teacher-forcing", action="store_true",
                    help="let the model spike freely instead of replaying the recorded resets")
     p.add_argument("--detach-reset", action="store_true", help="no gradient through resets")
+    p.add_argument("--structure", default="none",
+                   help="first find each recorded spiking node's structure (latency, spike "
+                   "latency, input reading, reset, discretization, probe point) and probe "
+                   "scale/offset, as `nirjax characterize`: auto, none (default), or parts to "
+                   "search / fix, e.g. 'latency,reset=value'")
+    p.add_argument("--tolerance", type=_float, default=0.01,
+                   help="with --structure: RMS residual relative to the range still accepted")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--plot", default=None, metavar="FIG.png",
                    help="plot recorded against nominal and fitted activity")
@@ -83,12 +94,16 @@ def run(args) -> int:
             f"{args.recording}: holds no inputs; store them as the 'output' observable of the "
             f"Input node {list(graph.inputs)} (see docs/mismatch.md)."
         )
+    recordings = recording.recordings
+    unexplained = []
+    if args.structure != "none":
+        graph, recordings, unexplained = _structure(graph, recording, args)
     gain: bool | list[str] = False
     if args.gain:
         gain = True if args.gain == "all" else [g for g in args.gain.split(",") if g]
     fitted, report = fit_mismatch(
         graph,
-        recording.recordings,
+        recordings,
         inputs=recording.inputs,
         params=[p.strip() for p in args.params.split(",") if p.strip()],
         per_row_gain=gain,
@@ -122,4 +137,38 @@ def run(args) -> int:
         }
         plot_fit(args.plot, first_rec, simulated, dt=graph.options.dt)
         print(f"wrote {args.plot}")
+    if unexplained:
+        for node, message in unexplained:
+            print(f"error: the model cannot explain the recording of {node!r}: {message}")
+        return UNEXPLAINED
     return 0
+
+
+def _structure(graph, recording, args):
+    """Characterize every top-level spiking node whose v and spikes are recorded (one after the
+    other, each on the graph with the structures found before); return the structured graph,
+    the recordings in model units (v through the inverse probe) and the unexplained nodes."""
+    recordings = {n: dict(obs) for n, obs in recording.recordings.items()}
+    unexplained = []
+    for node, obs in recording.recordings.items():
+        if "/" in node or "v" not in obs or "output" not in obs:
+            continue
+        n = graph.node(node)
+        if not (isinstance(n, nirjax.Neuron) and n.spiking):
+            continue
+        graph, rep = characterize(graph, inputs=recording.inputs, v=obs["v"],
+                                  spikes=obs["output"], node=node, structure=args.structure,
+                                  tolerance=args.tolerance, progress=not args.quiet)
+        print(rep.summary())
+        if rep.structure.probe == "post":
+            recordings[node]["v"] = (np.asarray(obs["v"], np.float64) - rep.offset) / rep.scale
+        else:  # nirjax records v after the reset: fit this node's spikes only
+            del recordings[node]["v"]
+            print(f"note: {node!r} is probed before the reset; its voltage stays out of the fit.")
+        if rep.spike_latency_steps:
+            recordings[node]["output"] = np.concatenate(
+                [np.asarray(obs["output"])[:, rep.spike_latency_steps:],
+                 np.zeros_like(np.asarray(obs["output"])[:, :rep.spike_latency_steps])], 1)
+        if not rep.explained:
+            unexplained.append((node, rep.message))
+    return graph, recordings, unexplained

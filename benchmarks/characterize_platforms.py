@@ -1,0 +1,63 @@
+"""The NIR paper's platform table: characterize every `lif_<platform>.csv` against lif_norse.nir.
+
+    python benchmarks/characterize_platforms.py [--conformance ../shared/conformance]
+
+Writes `benchmarks/results/characterize_platforms.json` (atomically) with one row per platform
+(see `training.Characterization.row`); docs/mismatch.md's platform table comes from it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import glob
+import json
+import os
+import time
+
+import numpy as np
+
+import nirjax
+from training import characterize
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+OUT = os.path.join(HERE, "results", "characterize_platforms.json")
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--conformance",
+                    default=os.path.join(HERE, "..", "..", "shared", "conformance"))
+    ap.add_argument("--out", default=OUT)
+    args = ap.parse_args()
+    lif = os.path.join(args.conformance, "lif")
+    nominal = nirjax.from_nir(os.path.join(lif, "lif_norse.nir"), dt=1e-4)
+    folder = os.path.dirname(os.path.abspath(args.out))
+    os.makedirs(folder, exist_ok=True)
+    if not os.access(folder, os.W_OK):  # fail now, not after the work
+        raise SystemExit(f"--out {args.out}: folder {folder} is not writable; choose another.")
+    rows = {}
+    for path in sorted(glob.glob(os.path.join(lif, "lif_*.csv"))):
+        platform = os.path.basename(path)[4:-4]
+        d = np.loadtxt(path, delimiter=",")
+        # Sinabs records the input already weighted (0.04 = dt / tau per spike): read spikes.
+        d[:, 0] = d[:, 0] > 0
+        t0 = time.perf_counter()
+        _, rep = characterize(nominal, inputs=d[:, :1], v=d[:, 1], spikes=d[:, 2], progress=False)
+        row = rep.row()
+        row["seconds"] = time.perf_counter() - t0
+        row["spike_steps"] = [int(i) for i in np.nonzero(d[:, 2])[0]]
+        rows[platform] = row
+        print(f"{platform:18s} {rep.structure.describe():75s} scale {rep.scale:<10.5g} "
+              f"tau x{row['tau_rel']:.4f} th x{row['threshold_rel']:.4f} "
+              f"spikes {'yes' if rep.spikes_reproduced else 'no'} "
+              f"rms {100 * row['rms_rel_range']:.3g} % {rep.verdict}")
+    result = {"command": "python benchmarks/characterize_platforms.py", "nominal": "lif_norse.nir",
+              "platforms": rows}
+    with nirjax.atomic_path(args.out) as tmp:
+        with open(tmp, "w") as f:
+            json.dump(result, f, indent=1)
+    print(f"wrote {args.out}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,184 @@
+"""characterize: synthetic chips made by an independent numpy loop (known latency, probe scale,
+input reading, per-neuron mismatch), an unexplainable recording, the CLI and the paper's
+platforms."""
+
+from __future__ import annotations
+
+import argparse
+import glob
+import os
+
+import nir
+import numpy as np
+import pytest
+from helpers import conformance
+
+import nirjax
+from training import Structure, _cli_characterize as cli, characterize
+
+DT, TAU, TH = 1e-4, 0.0025, 0.1
+
+
+def nominal(n: int) -> nirjax.Graph:
+    g = nir.NIRGraph(
+        nodes={
+            "input": nir.Input(np.array([n])),
+            "0": nir.Affine(weight=np.eye(n), bias=np.zeros(n)),
+            "1": nir.LIF(tau=np.full(n, TAU), r=np.ones(n), v_leak=np.zeros(n),
+                         v_threshold=np.full(n, TH), v_reset=np.zeros(n)),
+            "output": nir.Output(np.array([n])),
+        },
+        edges=[("input", "0"), ("0", "1"), ("1", "output")],
+    )
+    return nirjax.from_nir(g, dt=DT)
+
+
+def chip(x, *, tau, th, latency=0, impulse=False, scale=1.0, offset=0.0, adapt=0.0, noise=0.0,
+         seed=0):
+    """An independent numpy LIF chip: forward Euler, value reset to 0, input `latency` steps
+    late, read as a held current or (impulse) as a charge r dt added before the step; optional
+    spike-triggered threshold adaptation (which the LIF model cannot express)."""
+    T, n = x.shape
+    xd = np.concatenate([np.zeros((latency, n)), x])[:T]
+    v, a = np.zeros(n), np.zeros(n)
+    vs, zs = np.zeros((T, n)), np.zeros((T, n))
+    for t in range(T):
+        if impulse:
+            v = v + DT / tau * xd[t]
+            v = v + DT / tau * (-v)
+        else:
+            v = v + DT / tau * (-v + xd[t])
+        a = a * np.exp(-DT / 0.02)
+        z = v > th + a
+        v = np.where(z, 0.0, v)
+        a = a + adapt * z
+        vs[t], zs[t] = v, z
+    y = scale * vs + offset + noise * np.random.default_rng(seed).standard_normal(vs.shape)
+    return y, zs
+
+
+def drive(T=1500, n=3, p=0.15, seed=1):
+    return (np.random.default_rng(seed).random((T, n)) < p).astype(np.float64)
+
+
+TAUS = TAU * np.array([0.9, 1.0, 1.15])
+THS = TH * np.array([1.04, 0.97, 1.0])
+
+
+@pytest.mark.parametrize("latency,impulse", [(0, False), (1, True), (2, False), (3, True)])
+def test_synthetic_chip_recovered(latency, impulse):
+    x = drive()
+    y, z = chip(x, tau=TAUS, th=THS, latency=latency, impulse=impulse, scale=250.0, offset=3.0,
+                noise=0.01)
+    assert z.sum(0).min() >= 5
+    search = "latency,input_mode,reset=value,discretization=euler,probe=post,spike_latency=0"
+    cal, rep = characterize(nominal(3), inputs=x, v=y, spikes=z, structure=search,
+                            progress=False)
+    assert rep.structure == Structure(latency, 0, "impulse" if impulse else "current")
+    assert rep.spikes_reproduced and rep.verdict == "explained", rep.summary()
+    assert abs(rep.scale / 250.0 - 1) < 0.01 and abs(rep.offset - 3.0) < 0.05
+    np.testing.assert_allclose(rep.params["tau"][1], TAUS, rtol=0.01)
+    np.testing.assert_allclose(rep.params["v_threshold"][1], THS, rtol=0.03)
+    lo, hi = rep.threshold_interval
+    assert np.all((lo <= THS * 1.0001) & (THS <= hi * 1.0001))
+    if latency:  # the latency is an explicit Delay in the calibrated graph
+        d = cal.node("1_latency")
+        np.testing.assert_allclose(np.asarray(d.delay), latency * DT)
+
+
+def test_adaptation_is_unexplained():
+    x = drive(p=0.25)
+    y, z = chip(x, tau=TAUS, th=THS, adapt=0.05, scale=1.0)
+    _, rep = characterize(nominal(3), inputs=x, v=y, spikes=z,
+                          structure="latency=0..1,input_mode,reset", progress=False)
+    assert rep.verdict == "unexplained" and not rep.explained, rep.summary()
+    assert "not reproduced" in rep.message or "beyond the tolerance" in rep.message
+
+
+def test_bad_structure_and_inputs_named():
+    x = drive(T=50)
+    y, z = chip(x, tau=TAUS, th=THS)
+    with pytest.raises(ValueError, match="unknown part 'lat'"):
+        characterize(nominal(3), inputs=x, v=y, spikes=z, structure="lat", progress=False)
+    with pytest.raises(ValueError, match="expected 1 sample"):
+        characterize(nominal(3), inputs=x, v=y[:10], spikes=z, progress=False)
+
+
+def _cli(argv):
+    parser = argparse.ArgumentParser()
+    cli.add_parser(parser.add_subparsers())
+    args = parser.parse_args(["characterize", *argv])
+    return args.func(args)
+
+
+def test_cli_loihi_and_usage(tmp_path):
+    nir_path = conformance("lif", "lif_norse.nir")
+    rec = conformance("lif", "lif_lava_loihi_fixed.csv")
+    out = tmp_path / "cal.nir"
+    assert _cli([nir_path, "--dt", "1e-4", "--recording", rec, "--columns",
+                 "input,1.v,1.output", "--structure", "latency,reset", "--out", str(out),
+                 "--quiet"]) == 0
+    cal = nirjax.read(str(out))
+    np.testing.assert_allclose(np.asarray(cal.nodes["1_latency"].delay), 1e-4)
+    with pytest.raises(nirjax.UsageError, match="--columns names 2 columns"):
+        _cli([nir_path, "--dt", "1e-4", "--recording", rec, "--columns", "input,1.v"])
+    with pytest.raises(nirjax.UsageError, match="--out"):
+        _cli([nir_path, "--dt", "1e-4", "--recording", rec, "--out",
+              str(tmp_path / "missing" / "x.nir")])
+
+
+def test_cli_unexplained_exit_code(tmp_path):
+    x = drive(n=1, p=0.25)
+    y, z = chip(x, tau=np.array([TAU]), th=np.array([TH]), adapt=0.05)
+    csv = tmp_path / "rec.csv"
+    np.savetxt(csv, np.concatenate([x, y, z], 1), delimiter=",")
+    nominal_path = tmp_path / "lif.nir"
+    nirjax.write(str(nominal_path), nominal(1))
+    assert _cli([str(nominal_path), "--recording", str(csv), "--structure", "latency=0..1",
+                 "--quiet"]) == cli.UNEXPLAINED
+
+
+@pytest.mark.slow
+def test_paper_platforms_reproduced():
+    lif = os.path.dirname(conformance("lif", "lif_norse.nir"))
+    g = nirjax.from_nir(os.path.join(lif, "lif_norse.nir"), dt=DT)
+    for path in sorted(glob.glob(os.path.join(lif, "lif_*.csv"))):
+        d = np.loadtxt(path, delimiter=",")
+        _, rep = characterize(g, inputs=d[:, :1] > 0, v=d[:, 1], spikes=d[:, 2], progress=False)
+        assert rep.spikes_reproduced and rep.rms < 0.01 * rep.span, (path, rep.summary())
+
+
+def test_fit_cli_structure_finds_latency(tmp_path, capsys):
+    from training import _cli_fit, write_recording
+
+    x = drive()
+    y, z = chip(x, tau=TAUS, th=THS, latency=2, scale=1.0)
+    rec = tmp_path / "rec.h5"
+    write_recording(rec, {"1": {"v": y[None].astype(np.float32), "output": z[None] > 0}},
+                    inputs={"input": x[None].astype(np.float32)}, dt=DT)
+    nominal_path = tmp_path / "lif.nir"
+    nirjax.write(str(nominal_path), nominal(3))
+    parser = argparse.ArgumentParser()
+    _cli_fit.add_parser(parser.add_subparsers())
+    out = tmp_path / "cal.nir"
+    args = parser.parse_args(["fit", str(nominal_path), str(rec), "--out", str(out), "--params",
+                              "tau,v_threshold", "--structure", "latency,input_mode=current",
+                              "--steps", "20", "--quiet"])
+    assert args.func(args) == 0
+    text = capsys.readouterr().out
+    assert "latency 2" in text
+    cal = nirjax.load(out)
+    np.testing.assert_allclose(np.asarray(cal.node("1_latency").delay), 2 * DT)
+    np.testing.assert_allclose(np.asarray(cal.node("1").tau), TAUS, rtol=0.02)
+
+
+@pytest.mark.slow
+def test_synthetic_chip_full_auto_search():
+    x = drive()
+    y, z = chip(x, tau=TAUS, th=THS, latency=2, impulse=True, scale=40.0, offset=-1.0,
+                noise=0.02)
+    _, rep = characterize(nominal(3), inputs=x, v=y, spikes=z, progress=False)
+    assert (rep.structure.latency, rep.structure.spike_latency, rep.structure.probe) == \
+        (2, 0, "post"), rep.summary()
+    assert rep.structure.reset == "value" and rep.explained, rep.summary()
+    assert abs(rep.scale / 40.0 - 1) < 0.05
