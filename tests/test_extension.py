@@ -307,3 +307,31 @@ def test_fit_mismatch_with_teacher_forcing_recovers_the_custom_neurons(kind):
     err0 = np.median(np.concatenate(list(before.values())))
     err1 = np.median(np.concatenate(list(after.values())))
     assert err0 > 0.05 and err1 < 0.3 * err0, (err0, err1, report.summary())
+
+
+def test_a_minimal_neuron_built_without_nir():
+    """No parameters, a state variable not called v, a graph built from modules directly: the
+    discrete executor (both discretizations) and continuous time agree with the closed form
+    x(t) = t for a unit input."""
+
+    with pytest.raises(TypeError, match="Counter.parameters is part of the definition"):
+        class Counter(nirjax.Neuron):  # noqa: F811
+            parameters: dict = {}  # annotated: it would become a field
+
+    class Counter(nirjax.Neuron):  # noqa: F811
+        parameters = {}
+        state_vars = ("x",)
+        output_var = "x"
+        spiking = False
+
+        def vector_field(self, state, u):
+            return {"x": u}
+
+    for method in ("euler", "exact"):
+        opts = nirjax.Options(dt=1e-3, discretization=method)
+        g = nirjax.Graph({"in": nirjax.Input((2,)), "c": Counter(options=opts),
+                          "out": nirjax.Output((2,))}, [("in", "c"), ("c", "out")], options=opts)
+        xs = jnp.ones((10, 2), jnp.float32)
+        np.testing.assert_allclose(g(xs)[:, 0], 1e-3 * np.arange(1, 11), rtol=1e-6)
+        cont = nirjax.simulate_continuous(g, xs, input_kind="current").output
+        np.testing.assert_allclose(cont[:, 0], 1e-3 * np.arange(1, 11), rtol=1e-5)

@@ -83,6 +83,14 @@ class Neuron(Primitive):
         super().__init_subclass__(**kwargs)
         if cls.__dict__.get("abstract", False) or getattr(cls, "__abstractmethods__", None):
             return
+        annotations = cls.__dict__.get("__annotations__", {})
+        for k in ("parameters", "state_vars", "spiking", "output_var", "linear", "nir_defaults"):
+            if k in annotations and "ClassVar" not in str(annotations[k]):
+                raise TypeError(
+                    f"{cls.__name__}.{k} is part of the definition, a class variable: write "
+                    f"`{k} = ...` (or annotate it ClassVar), not a field annotated "
+                    f"{annotations[k]!r}."
+                )
         missing = [k for k in ("parameters", "spiking") if not hasattr(cls, k)]
         params = getattr(cls, "parameters", {})
         bad = {k: c for k, c in params.items() if c not in CONSTRAINTS}
@@ -142,7 +150,8 @@ class Neuron(Primitive):
 
     def zero_state(self, shape: Shape | None = None, dtype: Any = None) -> dict:
         shape = self.expected_input_shape() if shape is None else shape
-        dtype = dtype or jnp.result_type(*self.params().values())
+        if dtype is None:
+            dtype = jnp.result_type(*self.params().values()) if self.parameters else jnp.float32
         return {k: jnp.zeros(shape, dtype) for k in self.state_vars}
 
     def init_state(self, input_shape, dtype):
