@@ -40,7 +40,10 @@ def snntorch_accuracy(model_path: str, inputs: np.ndarray, labels: np.ndarray):
         from snntorch.import_nir import import_from_nir
     except ImportError as e:
         return None, None, f"snnTorch not available ({e.name})"
-    net = import_from_nir(nir.read(model_path))
+    try:
+        net = import_from_nir(nir.read(model_path))
+    except Exception as e:  # noqa: BLE001 - snnTorch's importer fails on some graphs: record why
+        return None, None, f"snnTorch cannot import it ({type(e).__name__}: {e})"
     x = torch.tensor(inputs, dtype=torch.float32)  # (N, T, 64)
     with torch.no_grad():
         snntorch.utils.reset(net)
