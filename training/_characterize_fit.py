@@ -33,6 +33,7 @@ import optimistix as optx
 import nirjax
 
 from ._characterize_structure import input_gain_field
+from ._mismatch_forcing import Forced
 
 
 def default_params(neuron: nirjax.Neuron) -> tuple[str, ...]:
@@ -78,19 +79,14 @@ def with_theta(neuron: nirjax.Neuron, names: Sequence[str], theta: dict) -> nirj
 
 
 def forced(neuron: nirjax.Neuron, u: jax.Array, z: jax.Array, pre: jax.Array):
-    """Teacher-forced run of one sample: `u`, `z` `(T, n)`; returns the probed `v` `(T, n)`
-    (before the reset where `pre`, else after) and the pre-reset `v`."""
-    c = neuron.prepare()
-    shape = neuron_shape(neuron)
-    state0 = neuron.zero_state(shape, u.dtype)
-
-    def body(state, xs):
-        ut, zt = xs
-        before = neuron.integrate(c, state, ut.reshape(shape))
-        after = neuron.reset(before, zt.reshape(shape))
-        return after, (before["v"].reshape(-1), after["v"].reshape(-1))
-
-    _, (v_pre, v_post) = jax.lax.scan(body, state0, (u, z))
+    """Teacher-forced run of one sample (`Forced`: the neuron's own step, reset at the recorded
+    spikes): `u`, `z` `(T, n)`; returns the probed `v` `(T, n)` (before the reset where `pre`,
+    else after) and the pre-reset `v`."""
+    shape = (u.shape[0],) + neuron_shape(neuron)
+    f = Forced(neuron, z.reshape(shape))
+    state = f.init_state(shape[1:], u.dtype)
+    _, _, trace = f.run_sequence(state, u.reshape(shape), record=True)
+    v_pre, v_post = trace["v_pre"].reshape(u.shape), trace["v"].reshape(u.shape)
     return jnp.where(pre, v_pre, v_post), v_pre
 
 

@@ -26,8 +26,9 @@ def fittable_fields(node) -> tuple[str, ...]:
 
 def positive_fields(node) -> tuple[str, ...]:
     """The fittable parameters of `node` that must stay positive (its definition says so)."""
-    return tuple(f for f in fittable_fields(node)
-                 if is_neuron(node) and node.parameters[f] == "positive")
+    if not is_neuron(node):
+        return ()
+    return tuple(f for f, c in node.parameters.items() if c == "positive")
 
 
 def graph_fields(graph: nirjax.Graph) -> tuple[str, ...]:

@@ -16,7 +16,7 @@ from ._losses import spike_count_error, van_rossum_distance
 from ._mismatch_forcing import Forced, infer_spikes, threshold_consistency
 from ._mismatch_neurons import is_spiking
 from ._mismatch_targets import Target, out_shape, substitute
-from ._paths import get, node_or_error, replace_nodes
+from ._paths import get, node_or_error
 
 LOSSES = ("trace_mse", "van_rossum", "spike_count")
 TRACE_OBSERVABLES = ("v", "I")
@@ -176,7 +176,7 @@ def sample_outputs(problem: Problem, values, xs, forcing):
     """The recorded observables of one sample for parameter `values` (by target name)."""
     g = substitute(problem.base, problem.targets, values)
     if forcing:
-        g = replace_nodes(g, {n: Forced(get(g, n), s) for n, s in forcing.items()})
+        g = g.replace_nodes({n: Forced(get(g, n), s) for n, s in forcing.items()})
     return g.run(xs, record=problem.record).record
 
 

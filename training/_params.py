@@ -8,7 +8,7 @@ Training works on *unconstrained* values; `apply_params` maps them back:
 
 | field | reparametrization | keeps |
 |---|---|---|
-| a neuron's `"positive"` parameters (its definition says so: `tau`, `tau_syn`, `tau_mem`, ...) | $\tau = e^{u}$ | $\tau > 0$ |
+| `"positive"` parameters (`tau`, `tau_syn`, `tau_mem`, ...) | $\tau = e^{u}$ | $\tau > 0$ |
 | `v_threshold` | $\vartheta = v_{reset} + \mathrm{softplus}(u)$ | $v_{reset} < \vartheta$, finite |
 | everything else | identity | |
 

@@ -31,8 +31,3 @@ def parent(graph, path: str) -> tuple[Any, str]:
 def field_getter(path: str, field: str):
     """`g -> <node at path>.<field>`, as `eqx.tree_at` wants."""
     return lambda g: getattr(get(g, path), field)
-
-
-def replace_nodes(graph: nirjax.Graph, new) -> nirjax.Graph:
-    """The graph with the nodes at the paths of `new` replaced."""
-    return graph.replace_nodes(new)

@@ -81,7 +81,7 @@ class Neuron(Primitive):
 
     def __init_subclass__(cls, **kwargs):
         super().__init_subclass__(**kwargs)
-        if cls.__dict__.get("abstract", False) or getattr(cls, "__abstractmethods__", None):
+        if getattr(cls, "__abstractmethods__", None):
             return
         annotations = cls.__dict__.get("__annotations__", {})
         for k in ("parameters", "state_vars", "spiking", "output_var", "linear", "nir_defaults"):
@@ -206,7 +206,9 @@ class Neuron(Primitive):
         """Spike and reset (spiking neurons), or emit `output_var`: `(state, y)`."""
         if not self.spiking:
             return state, state[self.output_var]
-        z = self.spikes(state)
+        return self._reset_by(self.spikes(state), state)
+
+    def _reset_by(self, z, state: dict) -> tuple[dict, Any]:
         zr = jax.lax.stop_gradient(z) if self.options.detach_reset else z
         return self.reset(state, zr), z
 
@@ -215,9 +217,7 @@ class Neuron(Primitive):
         (spiking neurons) the spikes are decided on `state` (the start of the step), the input
         is integrated, and the reset is applied to the integrated state."""
         if self.spiking and self.options.spike_order == "before_input":
-            z = self.spikes(state)
-            zr = jax.lax.stop_gradient(z) if self.options.detach_reset else z
-            return self.reset(self.integrate(coeffs, state, x), zr), z
+            return self._reset_by(self.spikes(state), self.integrate(coeffs, state, x))
         return self.fire(self.integrate(coeffs, state, x))
 
     def step(self, state, x):
