@@ -4,10 +4,13 @@ the `nirjax train` job.
 Depends on nirjax; nirjax never imports it.
 """
 
+from ._batches import batches as batches
+from ._callbacks import StopWhen as StopWhen, TensorBoard as TensorBoard
 from ._characterize import Characterization as Characterization, characterize as characterize
 from ._characterize_structure import Structure as Structure, structured_graph as structured_graph
 from ._datasets import (
     SpikeDataset as SpikeDataset,
+    as_dataset as as_dataset,
     digits as digits,
     encode as encode,
     random_manifolds as random_manifolds,
@@ -21,6 +24,17 @@ from ._encoders import (
     latency as latency,
     rate_bernoulli as rate_bernoulli,
     rate_poisson as rate_poisson,
+)
+from ._events import (
+    BINNINGS as BINNINGS,
+    EVENT_DATASETS as EVENT_DATASETS,
+    EventFrames as EventFrames,
+    bin_events as bin_events,
+    load_events as load_events,
+    read_dvs_gesture as read_dvs_gesture,
+    read_nmnist as read_nmnist,
+    read_shd_events as read_shd_events,
+    read_ssc_events as read_ssc_events,
 )
 from ._job import JobSpec as JobSpec, load_dataset as load_dataset, train_job as train_job
 from ._loop import (

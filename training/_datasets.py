@@ -26,6 +26,7 @@ from ._encoders import direct_current, latency, rate_bernoulli, rate_poisson
 
 __all__ = [
     "SpikeDataset",
+    "as_dataset",
     "digits",
     "random_manifolds",
     "read_spiking_hdf5",
@@ -42,7 +43,9 @@ class SpikeDataset:
 
     **Arguments:**
 
-    - `inputs`: `(N, T, *input_shape)`; float32, or uint8 spike counts (cast per batch).
+    - `inputs`: `(N, T, *input_shape)`; float32, or uint8 spike counts (cast per batch); a
+      numpy array, or an array-like with `shape`, `__getitem__` and a lazy `subset(index)`
+      (`training.EventFrames`: binned on demand).
     - `labels`: `(N,)` int32 class labels, or None.
     - `targets`: `(N, T, *output_shape)` float32 target traces, or None.
     - `n_classes`: number of classes (0 for regression).
@@ -95,7 +98,8 @@ class SpikeDataset:
         """The samples at `index` (a new dataset)."""
         return dataclasses.replace(
             self,
-            inputs=self.inputs[index],
+            inputs=(self.inputs.subset(index) if hasattr(self.inputs, "subset")
+                    else self.inputs[index]),  # lazy inputs (EventFrames) stay lazy
             labels=None if self.labels is None else self.labels[index],
             targets=None if self.targets is None else self.targets[index],
             name=name or self.name,
@@ -118,6 +122,51 @@ class SpikeDataset:
             held = np.sort(rng.permutation(len(self))[: max(1, int(round(fraction * len(self))))])
         rest = np.setdiff1d(np.arange(len(self)), held)
         return self.subset(rest, f"{self.name}-train"), self.subset(held, f"{self.name}-held")
+
+
+def as_dataset(data: Any, graph: Any = None, role: str = "data") -> SpikeDataset:
+    """`data` as a `SpikeDataset`: a `SpikeDataset` as it is, or a pair `(inputs, y)` with
+    `inputs` `(N, T, *shape)` and `y` either integer class labels `(N,)` or float target traces
+    `(N, T, ...)`. The number of classes is the graph's output size when `graph` is given
+    (else `max(y) + 1`), and `dt` the graph's (`graph.options.dt`).
+
+    `role` names the argument in errors (`"train"`, `"val"`, ...)."""
+    if isinstance(data, SpikeDataset):
+        return data
+    if not (isinstance(data, (tuple, list)) and len(data) == 2):
+        raise TypeError(
+            f"fit: {role} must be a training.SpikeDataset or a pair (inputs, labels) / "
+            f"(inputs, targets) of arrays, received {type(data).__name__}"
+        )
+    x, y = data
+    x = x if hasattr(x, "shape") and hasattr(x, "__getitem__") else np.asarray(x)
+    if not hasattr(x, "subset"):
+        x = np.asarray(x)
+    y = np.asarray(y)
+    if x.ndim < 2:
+        raise ValueError(
+            f"fit: {role} inputs must be (N, T, *shape) (samples, time steps, ...), received "
+            f"shape {tuple(x.shape)}; add the time axis, e.g. x[:, None] for one step"
+        )
+    if len(y) != len(x):
+        raise ValueError(
+            f"fit: {role} has {len(x)} input sequences but {len(y)} labels/targets; they must "
+            "match"
+        )
+    dt = float(graph.options.dt) if graph is not None else 1e-4
+    if y.ndim == 1 and np.issubdtype(y.dtype, np.integer):
+        n_classes = int(y.max()) + 1 if len(y) else 0
+        if graph is not None:
+            out = graph.output_shapes()
+            if not isinstance(out, dict) and len(out) == 1:
+                n_classes = int(out[0])
+        return SpikeDataset(x, labels=y.astype(np.int32), n_classes=n_classes, dt=dt, name=role)
+    if y.ndim == 1:
+        raise ValueError(
+            f"fit: {role} labels have dtype {y.dtype}; class labels must be integers (pass "
+            "y.astype(int)), target traces must be (N, T, ...)"
+        )
+    return SpikeDataset(x, targets=y.astype(np.float32), dt=dt, name=role)
 
 
 def encode(

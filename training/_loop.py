@@ -31,7 +31,8 @@ import optax
 import nirjax
 from nirjax import atomic_path
 
-from ._datasets import SpikeDataset
+from ._batches import batches
+from ._datasets import SpikeDataset, as_dataset
 from ._losses import (
     cross_entropy_counts,
     cross_entropy_membrane,
@@ -40,6 +41,7 @@ from ._losses import (
     van_rossum_distance,
 )
 from ._params import DEFAULT_TRAINABLE, apply_params, init_params, select_trainable
+from ._sharding import placement
 
 __all__ = ["TrainConfig", "FitResult", "fit", "evaluate", "predict", "LOSSES", "default_loss"]
 
@@ -56,7 +58,9 @@ class TrainConfig:
     **Arguments:**
 
     - `epochs`, `batch_size`, `lr` (peak learning rate of Adam), `seed` (shuffling).
-    - `loss`: one of `LOSSES`: `"counts"` (cross-entropy on output spike counts),
+    - `loss`: None (default: follow the readout, `default_loss(graph)`: `"counts"` for a
+      spiking readout, `"membrane_max"` otherwise), or one of `LOSSES`: `"counts"`
+      (cross-entropy on output spike counts),
       `"membrane_max"` / `"membrane_last"` / `"membrane_mean"` (cross-entropy on the reduced
       readout membrane), `"mse"` / `"van_rossum"` (to target traces).
     - `schedule`: `"cosine"` (decay to 0 over all steps) or `"constant"`.
@@ -75,7 +79,7 @@ class TrainConfig:
     batch_size: int = 64
     lr: float = 2e-3
     seed: int = 0
-    loss: str = "membrane_max"
+    loss: str | None = None
     schedule: str = "cosine"
     warmup_epochs: float = 0.0
     weight_decay: float = 0.0
@@ -92,7 +96,7 @@ class TrainConfig:
     van_rossum_tau: float = 1e-3
 
     def __post_init__(self):
-        if self.loss not in LOSSES:
+        if self.loss is not None and self.loss not in LOSSES:
             raise ValueError(f"TrainConfig: loss={self.loss!r} is not known; use one of {LOSSES}")
         if self.schedule not in ("cosine", "constant"):
             raise ValueError(f"TrainConfig: schedule={self.schedule!r}; use 'cosine' or 'constant'")
@@ -137,9 +141,10 @@ class FitResult:
     stopped_early: bool = False
     _evaluate: Callable | None = dataclasses.field(default=None, repr=False)
 
-    def evaluate(self, data: SpikeDataset) -> dict:
-        """Loss and accuracy of the trained graph on `data`, with the run's compiled
-        evaluation (`{"loss", "accuracy", "n"}`)."""
+    def evaluate(self, data: SpikeDataset | tuple) -> dict:
+        """Loss and accuracy of the trained graph on `data` (a `SpikeDataset` or `(x, y)`),
+        with the run's compiled evaluation (`{"loss", "accuracy", "n"}`)."""
+        data = as_dataset(data, self.graph, "data")
         if self._evaluate is None:
             return evaluate(self.graph, data)
         return {**self._evaluate(data), "n": len(data)}
@@ -274,9 +279,8 @@ class _Trainer:
                 acc = jnp.zeros((), jnp.float32)
             return total, (jnp.mean(losses), acc)
 
-        def step(params, opt_state, base, xs, ys, idx):
+        def step(params, opt_state, base, x, y):
             self.traces += 1  # runs only while tracing: counts compilations
-            x, y = xs[idx], ys[idx]
             (_, (loss, acc)), grads = jax.value_and_grad(batch_terms, has_aux=True)(
                 params, base, x, y
             )
@@ -300,12 +304,14 @@ class _Trainer:
         self.step = jax.jit(step, donate_argnums=())
         self.eval_batch = jax.jit(eval_batch)
 
-    def evaluate(self, params, base, data: SpikeDataset, targets: np.ndarray) -> dict:
+    def evaluate(self, params, base, data: SpikeDataset, targets: np.ndarray, place=None) -> dict:
         n = len(data)
+        put = place.put_batch if place is not None else lambda b: tuple(map(jnp.asarray, b))
         losses, correct = nirjax.batched(  # padded batches: one compilation for all
-            lambda batch: self.eval_batch(params, base, *map(jnp.asarray, batch)),
+            lambda batch: self.eval_batch(params, base, *put(batch)),
             (data.inputs, targets),
             self.config.eval_batch_size,
+            multiple_of=place.n if place is not None else 1,
         )
         result = {"loss": float(np.mean(losses))}
         if self.correct_fn is not None:
@@ -412,8 +418,8 @@ def _fingerprint(config: TrainConfig, train: SpikeDataset, trainable) -> dict:
 
 def fit(
     graph: nirjax.Graph,
-    train: SpikeDataset,
-    val: SpikeDataset | None = None,
+    train: SpikeDataset | tuple,
+    val: SpikeDataset | tuple | None = None,
     *,
     config: TrainConfig = TrainConfig(),
     out_dir: str | os.PathLike | None = None,
@@ -422,13 +428,17 @@ def fit(
     test: SpikeDataset | None = None,
     stop_after: int | None = None,
     extra_metrics: Mapping[str, Any] | None = None,
+    devices: int | Sequence[jax.Device] | None = None,
+    callbacks: Sequence[Callable[[dict], bool | None]] = (),
+    prefetch: int = 2,
 ) -> FitResult:
     """Train `graph` on `train`; evaluate on `val` after every epoch.
 
     **Arguments:**
 
     - `graph`: a `nirjax.Graph` (e.g. `nirjax.from_nir(feedforward_snn(...), dt=...)`).
-    - `train`, `val`: `SpikeDataset`s. With `val`, the parameters of the best validation epoch
+    - `train`, `val`: `SpikeDataset`s, or `(inputs, labels)` / `(inputs, targets)` arrays
+      (`training.as_dataset`). With `val`, the parameters of the best validation epoch
       (accuracy, or loss for regression) are kept and early stopping (`config.patience`)
       watches it.
     - `config`: a `TrainConfig`.
@@ -441,11 +451,23 @@ def fit(
     - `stop_after`: stop (as if interrupted) after this many epochs in total, leaving the
       checkpoint to resume from (for tests and time-boxed runs).
     - `extra_metrics`: more entries for `metrics.json`.
+    - `devices`: None (the default device), a number of devices (the first of
+      `jax.devices()`) or a list of them: each batch is split over them along the sample axis,
+      parameters and optimizer state are replicated (`batch_size` must split evenly).
+    - `callbacks`: called after every epoch with its `history` record; one returning True
+      stops the run (`training.TensorBoard`, `training.StopWhen`).
+    - `prefetch`: batches prepared ahead by a background thread (`training.batches`); the
+      training split stays on the host, one batch at a time goes to the device(s).
 
     **Returns:** a `FitResult`.
     """
     from tqdm.auto import tqdm
 
+    train = as_dataset(train, graph, "train")
+    val = None if val is None else as_dataset(val, graph, "val")
+    test = None if test is None else as_dataset(test, graph, "test")
+    if config.loss is None:
+        config = dataclasses.replace(config, loss=default_loss(graph))
     _check_shapes(graph, train)
     for extra in (val, test):
         if extra is not None:
@@ -471,6 +493,7 @@ def fit(
     bs = min(config.batch_size, n)
     steps_per_epoch = n // bs
     trainer = _trainer(config, dt, steps_per_epoch)
+    place = placement(devices, bs)
     traces_before = trainer.traces
 
     params = init_params(graph, trainable)
@@ -499,8 +522,9 @@ def fit(
                 ckpt, (params, opt_state, best_params), meta["fingerprint"]
             )
 
-    xs = jnp.asarray(train.inputs)
-    ys = jnp.asarray(targets)
+    if place is not None:
+        params, opt_state, best_params = place.put_replicated((params, opt_state, best_params))
+        graph = place.put_replicated(graph)
     history = meta["history"]
     start_epoch = meta["epoch"]
     classify = trainer.correct_fn is not None
@@ -522,9 +546,10 @@ def fit(
             perm = np.random.default_rng([config.seed, epoch]).permutation(n)
             loss_sum = jnp.zeros((), jnp.float32)
             acc_sum = jnp.zeros((), jnp.float32)
-            for k in range(steps_per_epoch):
-                idx = jnp.asarray(perm[k * bs : (k + 1) * bs])
-                params, opt_state, loss, acc = trainer.step(params, opt_state, graph, xs, ys, idx)
+            stream = batches((train.inputs, targets), perm, bs, prefetch=prefetch,
+                             put=place.put_batch if place is not None else None)
+            for k, (x, y) in enumerate(stream):
+                params, opt_state, loss, acc = trainer.step(params, opt_state, graph, x, y)
                 loss_sum = loss_sum + loss
                 acc_sum = acc_sum + acc
                 bar.update(1)
@@ -545,7 +570,7 @@ def fit(
                 record["train_accuracy"] = float(acc_sum) / steps_per_epoch
             record["train_seconds"] = time.perf_counter() - t0
             if val is not None:
-                ev = trainer.evaluate(params, graph, val, val_targets)
+                ev = trainer.evaluate(params, graph, val, val_targets, place)
                 record["val_loss"] = ev["loss"]
                 if classify:
                     record["val_accuracy"] = ev["accuracy"]
@@ -561,12 +586,14 @@ def fit(
                 meta["best_epoch"] = epoch + 1
                 best_params = params
             if test is not None:
-                ev = trainer.evaluate(params, graph, test, test_targets)
+                ev = trainer.evaluate(params, graph, test, test_targets, place)
                 record["test_loss"] = ev["loss"]
                 if classify:
                     record["test_accuracy"] = ev["accuracy"]
             record["seconds"] = time.perf_counter() - t0
             history.append(record)
+            if any([bool(cb(dict(record))) for cb in callbacks]):  # every callback sees it
+                meta["stopped_early"] = True
             meta["epoch"] = epoch + 1
             if progress:
                 post = {"epoch": epoch + 1, "loss": f"{record['train_loss']:.4f}"}
@@ -605,7 +632,9 @@ def fit(
         traces=trainer.traces - traces_before,
         steps_per_second=sps,
         stopped_early=meta["stopped_early"],
-        _evaluate=lambda data: trainer.evaluate(final, graph, data, _targets(data, config)),
+        _evaluate=lambda data: trainer.evaluate(
+            final, graph, data, _targets(data, config), place
+        ),
     )
 
 
@@ -622,10 +651,12 @@ def predict(graph: nirjax.Graph, inputs: np.ndarray, *, batch_size: int = 256) -
 
 
 def evaluate(
-    graph: nirjax.Graph, data: SpikeDataset, *, loss: str | None = None, batch_size: int = 256
+    graph: nirjax.Graph, data: SpikeDataset | tuple, *, loss: str | None = None,
+    batch_size: int = 256,
 ) -> dict:
     """Loss and accuracy of `graph` on `data` (accuracy for classification losses):
     `{"loss": ..., "accuracy": ..., "n": ...}`. `loss` defaults to `default_loss(graph)`."""
+    data = as_dataset(data, graph, "data")
     loss = loss or default_loss(graph)
     config = TrainConfig(loss=loss)
     targets = _targets(data, config)
