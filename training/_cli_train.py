@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import math
 
+from ._events import BINNINGS, EVENT_DATASETS
 from ._job import DATASETS, JobSpec, _as_tuple_ints, train_job
 from ._loop import LOSSES
 from ._models import NEURONS, READOUTS
@@ -64,7 +65,22 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     p.add_argument(
         "--dataset",
         default=_DEFAULT.dataset,
-        help=f"{' | '.join(DATASETS)} | PATH.h5 (an SHD/SSC file) (default: %(default)s)",
+        help=f"{' | '.join(DATASETS)} | PATH.h5 (an SHD/SSC file) | KIND:FOLDER, an event "
+        f"dataset in tonic's layout, KIND one of {', '.join(sorted(EVENT_DATASETS))} "
+        "(default: %(default)s)",
+    )
+    p.add_argument(
+        "--binning",
+        choices=BINNINGS,
+        default=_DEFAULT.binning,
+        help="event datasets: events per step and pixel (count) or at most one (binary) "
+        "(default: %(default)s)",
+    )
+    p.add_argument(
+        "--downsample",
+        type=_positive_int,
+        default=_DEFAULT.downsample,
+        help="dvsgesture: pool K x K pixels into one input (default: %(default)s)",
     )
     p.add_argument("--test-data", default=None, help="test file for an HDF5 --dataset")
     p.add_argument(
@@ -151,6 +167,18 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
         help="train on the first N training samples only (smoke tests)",
     )
     p.add_argument(
+        "--devices",
+        type=_positive_int,
+        default=None,
+        help="train data-parallel over N devices (the batch size must split evenly)",
+    )
+    p.add_argument(
+        "--tensorboard",
+        default=None,
+        metavar="DIR",
+        help="also write TensorBoard event files (needs tensorboardX) into DIR",
+    )
+    p.add_argument(
         "--no-resume", action="store_true", help="ignore a checkpoint in the output folder"
     )
     p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
@@ -163,6 +191,24 @@ def run(args: argparse.Namespace) -> int:
 
     if not 0.0 <= args.val_fraction < 1.0:
         raise UsageError(f"--val-fraction must be in [0, 1), got {args.val_fraction}")
+    if args.devices is not None:
+        import jax
+
+        if args.devices > len(jax.devices()):
+            raise UsageError(
+                f"--devices {args.devices}: only {len(jax.devices())} device(s) visible; on CPU "
+                "start more with XLA_FLAGS=--xla_force_host_platform_device_count=N"
+            )
+        if args.batch_size % args.devices:
+            raise UsageError(
+                f"--batch-size {args.batch_size} does not split over --devices {args.devices}; "
+                f"use a multiple of {args.devices}"
+            )
+    if args.tensorboard is not None:
+        import importlib.util
+
+        if importlib.util.find_spec("tensorboardX") is None:
+            raise UsageError("--tensorboard needs tensorboardX: pip install tensorboardX")
     if args.patience is not None and args.val_fraction == 0:
         raise UsageError("--patience needs a validation split: pass --val-fraction, e.g. 0.1")
     spec = JobSpec(
@@ -188,6 +234,10 @@ def run(args: argparse.Namespace) -> int:
         progress=not args.no_progress,
         resume=not args.no_resume,
         limit=args.limit,
+        binning=args.binning,
+        downsample=args.downsample,
+        devices=args.devices,
+        tensorboard=args.tensorboard,
     )
     train_job(spec)
     return 0

@@ -12,7 +12,9 @@ without tonic's download check, so a local copy, or a few files written by a tes
 | `read_ssc_events` | `SSC/ssc_{train,valid,test}.h5` | 35 | `(700,)` |
 
 **Binning.** Time is measured from the recording's origin ($t = 0$ of the file, not its first
-event). Step $k$ of a sample holds the events with $k\,\Delta t \le t < (k + 1)\,\Delta t$,
+event), in whole microseconds as tonic does (SHD/SSC's seconds are rounded to them; with a
+$\Delta t$ of whole microseconds the binning is exact integer division). Step $k$ of a sample
+holds the events with $k\,\Delta t \le t < (k + 1)\,\Delta t$,
 for $k = 0, \dots, T - 1$; events at or after $T\,\Delta t$ are outside the window and not
 binned (choose `n_steps` and `dt` to cover the recordings: `DURATION` gives their nominal
 length). Per step and per (polarity, row, column) (cameras) or channel (audio):
@@ -95,8 +97,11 @@ def bin_events(
     k = int(downsample)
     camera = h > 1
     shape = (pol, -(-h // k), -(-w // k)) if camera else (w,)
-    t = np.asarray(events["t"], np.float64) * 1e-6
-    step = np.floor(t / dt).astype(np.int64)
+    dt_us = dt * 1e6
+    if abs(dt_us - round(dt_us)) < 1e-6 * dt_us:  # whole microseconds: exact integer binning
+        step = np.asarray(events["t"], np.int64) // int(round(dt_us))
+    else:
+        step = np.floor(np.asarray(events["t"], np.float64) / dt_us).astype(np.int64)
     keep = (step >= 0) & (step < n_steps)
     x = np.asarray(events["x"], np.int64)[keep]
     step = step[keep]

@@ -26,6 +26,7 @@ import numpy as np
 import nirjax
 
 from ._datasets import SpikeDataset, digits, random_manifolds, read_spiking_hdf5
+from ._events import DURATION, EVENT_DATASETS, load_events
 from ._loop import METRICS, TrainConfig, default_loss, fit, write_json
 from ._models import feedforward_snn
 from ._plot import plot_training
@@ -41,8 +42,13 @@ PLOT = "training.png"
 class JobSpec:
     """Everything `nirjax train` can be told. Defaults are the tuned digits setup.
 
-    - `dataset`: `"digits"` (embedded), `"manifolds"` (generated), or the path of an SHD/SSC
-      HDF5 file (`test_data`: its test file; without one 20 % is split off).
+    - `dataset`: `"digits"` (embedded), `"manifolds"` (generated), the path of an SHD/SSC
+      HDF5 file (`test_data`: its test file; without one 20 % is split off), or
+      `"KIND:FOLDER"` for an event dataset in tonic's layout (`nmnist`, `dvsgesture`, `shd`,
+      `ssc`; `training.load_events`), binned with the graph's dt (`dt`, else the `--graph`
+      file's, else the recording length `DURATION[KIND] / n_steps`) into `n_steps` steps
+      (`binning`: `"count"` or `"binary"`; `downsample`: pixel pooling for DVS Gesture), and
+      flattened for the built-in (dense) networks.
     - `n_steps`, `encoder`: time steps and encoder for digits (`"rate"`, `"poisson"`,
       `"latency"`, `"current"`); the number of bins for HDF5 files.
     - `hidden`, `neuron` (`lif`, `cubalif`, `rlif`, `rcubalif`), `readout` (`lif`: spike-count
@@ -57,7 +63,9 @@ class JobSpec:
       stopping (0: none, train on the whole training split).
     - `out`: output folder (default `runs/train-<dataset>-<time>`).
     - `limit`: train on the first `limit` training samples only (smoke tests).
-    - `max_samples`: read only the first samples of an HDF5 file.
+    - `max_samples`: read only the first samples of an HDF5 file or event dataset.
+    - `devices`: train data-parallel over this many devices (`fit(devices=...)`).
+    - `tensorboard`: also log every epoch's numbers to TensorBoard event files in this folder.
     """
 
     dataset: str = "digits"
@@ -84,6 +92,24 @@ class JobSpec:
     resume: bool = True
     max_samples: int | None = None
     limit: int | None = None
+    binning: str = "count"
+    downsample: int = 1
+    devices: int | None = None
+    tensorboard: str | None = None
+
+
+def _event_kind(dataset: str) -> tuple[str, str] | None:
+    kind, sep, path = dataset.partition(":")
+    return (kind, path) if sep and kind in EVENT_DATASETS else None
+
+
+def _job_dt(spec: JobSpec) -> float | None:
+    """The time step given on the command line, else the one recorded in the --graph file."""
+    if spec.dt is not None:
+        return spec.dt
+    if spec.graph:
+        return nirjax.recorded_options(nirjax.read(spec.graph)).get("dt")
+    return None
 
 
 def load_dataset(spec: JobSpec) -> tuple[SpikeDataset, SpikeDataset]:
@@ -92,11 +118,20 @@ def load_dataset(spec: JobSpec) -> tuple[SpikeDataset, SpikeDataset]:
         return digits(n_steps=spec.n_steps, encoder=spec.encoder, seed=spec.data_seed)
     if spec.dataset == "manifolds":
         return random_manifolds(n_steps=spec.n_steps, seed=spec.data_seed)
+    event = _event_kind(spec.dataset)
+    if event is not None:
+        kind, folder = event
+        dt = _job_dt(spec) or DURATION[kind] / spec.n_steps
+        return load_events(
+            kind, folder, dt=dt, n_steps=spec.n_steps, binning=spec.binning,
+            flatten=spec.graph is None, downsample=spec.downsample, max_samples=spec.max_samples,
+        )
     path = spec.dataset
     if not os.path.exists(path):
         raise FileNotFoundError(
-            f"--dataset {path!r}: not a built-in dataset ({', '.join(DATASETS)}) and no such "
-            "file; pass an SHD/SSC .h5 file"
+            f"--dataset {path!r}: not a built-in dataset ({', '.join(DATASETS)}), not "
+            f"KIND:FOLDER with KIND in {sorted(EVENT_DATASETS)}, and no such file; pass an "
+            "SHD/SSC .h5 file or e.g. nmnist:data/NMNIST"
         )
     kw = {"n_steps": spec.n_steps, "max_samples": spec.max_samples}
     train = read_spiking_hdf5(path, **kw)
@@ -126,6 +161,8 @@ def _build_graph(spec: JobSpec, train: SpikeDataset) -> nirjax.Graph:
             "networks take flat inputs. Pass --graph with a network for this shape"
         )
     dt = spec.dt if spec.dt is not None else 1e-4
+    if _event_kind(spec.dataset) is not None:
+        dt = train.dt  # the events were binned with the graph's dt
     nir_graph = feedforward_snn(
         train.input_shape[0],
         train.n_classes,
@@ -141,9 +178,11 @@ def _build_graph(spec: JobSpec, train: SpikeDataset) -> nirjax.Graph:
 
 
 def default_out(spec: JobSpec) -> str:
+    event = _event_kind(spec.dataset)
     name = (
         spec.dataset
         if spec.dataset in DATASETS
+        else event[0] if event is not None
         else os.path.splitext(os.path.basename(spec.dataset))[0]
     )
     stamp = datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
@@ -179,6 +218,12 @@ def train_job(spec: JobSpec, *, log=print) -> dict:
         f"{len(test)} test; T={train.n_steps}), loss {loss}, {config.epochs} epochs"
     )
     summary_base = {"job": _jsonable(dataclasses.asdict(spec)), "out": os.path.abspath(out)}
+    callbacks = []
+    if spec.tensorboard:
+        from ._callbacks import TensorBoard
+
+        callbacks.append(TensorBoard(spec.tensorboard))
+        log(f"nirjax train: TensorBoard log in {os.path.abspath(spec.tensorboard)}")
     result = fit(
         graph,
         train,
@@ -189,7 +234,11 @@ def train_job(spec: JobSpec, *, log=print) -> dict:
         progress=spec.progress,
         test=test,
         extra_metrics=summary_base,
+        devices=spec.devices,
+        callbacks=callbacks,
     )
+    for cb in callbacks:
+        cb.close()
     final = result.evaluate(test)
     model_path = os.path.join(out, MODEL)
     nirjax.write(model_path, result.graph)
@@ -198,12 +247,17 @@ def train_job(spec: JobSpec, *, log=print) -> dict:
     record = eqx.filter_jit(lambda g, x: g.run(x, record=tuple(layers)).record)
     rec = record(result.graph, jax.numpy.asarray(sample))
     rasters = {"input": sample, **{n: np.asarray(rec[n]["output"]) for n in layers}}
-    label = spec.dataset if spec.dataset in DATASETS else test.name
+    name = spec.dataset if spec.dataset in DATASETS else test.name
+    output = np.asarray(eqx.filter_jit(lambda g, x: g(x))(result.graph, jax.numpy.asarray(sample)))
+    scores, score_name = _class_scores(output, loss)
     plot_path = plot_training(
         result.history,
         os.path.join(out, PLOT),
         rasters=rasters,
-        title=f"{label}: test accuracy {final.get('accuracy', float('nan')):.3f}",
+        title=f"{name}: test accuracy {final.get('accuracy', float('nan')):.3f}",
+        label=None if test.labels is None else int(test.labels[0]),
+        scores=scores,
+        score_name=score_name,
     )
     wall = time.perf_counter() - t0
     summary = {
@@ -230,6 +284,17 @@ def train_job(spec: JobSpec, *, log=print) -> dict:
     )
     log(f"nirjax train: wrote {model_path}, {os.path.join(out, METRICS)}, {plot_path}")
     return summary
+
+
+def _class_scores(output: np.ndarray, loss: str) -> tuple[np.ndarray | None, str]:
+    """The per-class score that `loss` predicts with (its argmax is the predicted class)."""
+    out = output.reshape(output.shape[0], -1)
+    return {
+        "counts": (out.sum(0), "output spike count"),
+        "membrane_max": (out.max(0), "max readout membrane"),
+        "membrane_last": (out[-1], "last readout membrane"),
+        "membrane_mean": (out.mean(0), "mean readout membrane"),
+    }.get(loss, (None, ""))
 
 
 def _jsonable(d: dict) -> dict:

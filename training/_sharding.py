@@ -60,6 +60,8 @@ def placement(devices: int | Sequence[jax.Device] | None, batch_size: int) -> Pl
             raise TypeError(
                 f"fit: devices must be None, a count, or a list of jax.Device, received {devices!r}"
             )
+        if len(set(chosen)) != len(chosen):
+            raise ValueError(f"fit: devices lists a device twice ({chosen}); name each once")
     if batch_size % len(chosen):
         raise ValueError(
             f"fit: batch_size {batch_size} does not split over {len(chosen)} devices; use a "
