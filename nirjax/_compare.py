@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import textwrap
 from typing import Any
 
 import equinox as eqx
@@ -217,7 +218,11 @@ class FidelityReport:
             else:
                 neuron = 0
         t = (np.arange(T) + 1) * self.dt
-        fig, (ax_v, ax_r) = plt.subplots(1, 2, figsize=(13, 4.5), constrained_layout=True)
+        rows = sum(min(max_raster, np.asarray(self.reference.record[n]["v"]).reshape(T, -1)
+                       .shape[1]) for n in self.spiking)
+        fig, (ax_v, ax_r) = plt.subplots(1, 2, figsize=(14, max(4.8, 2.0 + 0.2 * rows
+                                                                 + 0.9 * len(self.spiking))),
+                                         constrained_layout=True)
         styles = {"diffrax": dict(color="black", lw=1.6), "euler": dict(color="tab:blue", lw=1),
                   "exact": dict(color="tab:orange", lw=1, ls="--"),
                   "recording": dict(color="tab:green", lw=1, ls=":")}
@@ -236,33 +241,75 @@ class FidelityReport:
         ax_v.set_title(f"voltage of {node}[{neuron}] (end of each step)")
         ax_v.legend(loc="best", fontsize=8)
         methods = ["diffrax"] + list(self.runs)
-        colors = [styles.get(m, {}).get("color", "gray") for m in methods]
-        offset = 0
-        ticks, labels = [], []
-        for n in self.spiking:
-            ref_trains = trains_from_times(np.asarray(self.reference.spike_times[n]))[:max_raster]
-            per = {"diffrax": ref_trains}
-            for method, run in self.runs.items():
-                if n in run and "trains" in run[n]:
-                    per[method] = run[n]["trains"][:max_raster]
-            for i in range(len(ref_trains)):
-                for k, (method, color) in enumerate(zip(methods, colors)):
-                    if method in per:
-                        y = offset + i + (k - (len(methods) - 1) / 2) * 0.8 / len(methods)
-                        ax_r.scatter(per[method][i], np.full(len(per[method][i]), y), s=9,
-                                     marker="|", color=color)
-            ticks.append(offset + (len(ref_trains) - 1) / 2)
-            labels.append(n)
-            offset += len(ref_trains) + 1
-        for method, color in zip(methods, colors):
-            ax_r.scatter([], [], marker="|", color=color, label=method)
-        ax_r.set_yticks(ticks, labels)
-        ax_r.set_xlim(0, T * self.dt)
-        ax_r.set_xlabel("time (s)")
-        ax_r.set_title("spike rasters (one row per neuron and method)")
-        ax_r.legend(loc="upper right", fontsize=8)
+        colors = {m: styles.get(m, {}).get("color", "gray") for m in methods}
+        nodes = list(self.spiking)
+        if not nodes:
+            ax_r.text(0.5, 0.5, "no spiking neuron in the graph", ha="center", va="center",
+                      transform=ax_r.transAxes)
+            ax_r.set_axis_off()
+        else:
+            ax_r.set_axis_off()
+            sub = ax_r.get_subplotspec().subgridspec(len(nodes), 1, hspace=0.45)
+            for row, n in enumerate(nodes):
+                ax = fig.add_subplot(sub[row])
+                per = {"diffrax": trains_from_times(np.asarray(self.reference.spike_times[n]))}
+                for method, run in self.runs.items():
+                    if n in run and "trains" in run[n]:
+                        per[method] = run[n]["trains"]
+                shown, note = _raster_selection(per, max_raster)
+                _draw_raster(ax, n, per, shown, methods, colors)
+                ax.set_xlim(0, T * self.dt)
+                ax.set_title(f"spike rasters of {n}: a band per neuron, a row per method\n"
+                             + textwrap.fill(note, 80), fontsize=9)
+                if row == len(nodes) - 1:
+                    ax.set_xlabel("time (s)")
+                    for method in methods:
+                        if method in per:
+                            ax.scatter([], [], marker="|", s=60, color=colors[method],
+                                       label=method)
+                    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.35 if len(nodes) > 1
+                              else -0.18), ncol=len(methods), fontsize=8, frameon=False)
         _save_atomic(fig, path)
         plt.close(fig)
+
+
+def _raster_selection(per: dict, max_raster: int) -> tuple[list[int], str]:
+    """The neurons a raster shows: those with a spike in any method, the most active first
+    (spikes summed over methods), at most `max_raster`, in index order; and a note saying how
+    many of how many are shown and what was left out."""
+    size = max(len(t) for t in per.values())
+    counts = np.zeros(size)
+    for trains in per.values():
+        counts[: len(trains)] += [len(t) for t in trains]
+    active = np.flatnonzero(counts > 0)
+    order = active[np.argsort(-counts[active], kind="stable")]
+    shown = sorted(int(i) for i in order[:max_raster])
+    note = f"{len(shown)} of {size} neurons shown"
+    left = []
+    if size - len(active):
+        left.append(f"{size - len(active)} silent in every method")
+    if len(active) > len(shown):
+        left.append(f"{len(active) - len(shown)} less active ones (max_raster={max_raster})")
+    return shown, note + (f"; left out: {', '.join(left)}" if left else "")
+
+
+def _draw_raster(ax, node: str, per: dict, shown: list[int], methods: list, colors: dict):
+    """One band per shown neuron (labelled `node[i]`), one row in it per method."""
+    rows = [m for m in methods if m in per]
+    for band, i in enumerate(shown):
+        if band % 2:
+            ax.axhspan(band - 0.5, band + 0.5, color="0.93", lw=0)
+        for k, method in enumerate(rows):
+            trains = per[method]
+            times = trains[i] if i < len(trains) else []
+            y = band + (k - (len(rows) - 1) / 2) * 0.8 / max(1, len(rows))
+            ax.scatter(times, np.full(len(times), y), s=40, marker="|", linewidths=1.3,
+                       color=colors[method])
+    step = max(1, len(shown) // 20)  # at most about 20 labels
+    ax.set_yticks(range(0, len(shown), step), [f"{node}[{i}]" for i in shown[::step]],
+                  fontsize=8)
+    ax.set_ylim(-0.6, max(len(shown), 1) - 0.4)
+    ax.tick_params(axis="x", labelsize=8)
 
 
 def _save_atomic(fig, path) -> None:

@@ -144,3 +144,16 @@ def test_compare_command_errors(tmp_path, capsys):
     with pytest.raises(ValueError, match="time_shift"):
         compare(nirjax.from_nir(paper_lif_graph(), dt=DT), np.zeros((10, 1), np.float32),
                 time_shift=DT)
+
+
+def test_raster_says_which_neurons_it_shows_and_what_it_left_out():
+    from nirjax._compare import _raster_selection
+
+    per = {"diffrax": [np.array([0.1]), np.array([]), np.array([0.1, 0.2, 0.3]), np.array([])],
+           "euler": [np.array([]), np.array([]), np.array([0.1]), np.array([0.5])]}
+    shown, note = _raster_selection(per, max_raster=2)
+    assert shown == [0, 2]  # the most active (4 and 1 spikes; neuron 3's single one ties 0's, later)
+    assert note == ("2 of 4 neurons shown; left out: 1 silent in every method, 1 less active "
+                    "ones (max_raster=2)")
+    assert _raster_selection(per, max_raster=10) == ([0, 2, 3],
+                                                     "3 of 4 neurons shown; left out: 1 silent in every method")

@@ -350,3 +350,23 @@ def test_nodes_inside_subgraphs_are_fitted_and_forced():
     after = relative_errors(fitted, sim.graph, params)
     for name in after:
         assert np.median(after[name]) < 0.2 * np.median(before[name]), name
+
+
+def test_fit_figure_has_one_axis_per_neuron_shown(tmp_path):
+    import matplotlib.image
+
+    from training import plot_fit
+
+    rng = np.random.default_rng(0)
+    T = 50
+    rec = {"a": {"v": rng.normal(size=(1, T, 5)), "output": (rng.random((1, T, 5)) < 0.2) * 1.0},
+           "b": {"output": (rng.random((1, T, 3)) < 0.2) * 1.0}}
+    sim = {"fitted": {"a": {"v": rec["a"]["v"], "output": rec["a"]["output"]},
+                      "b": {"output": rec["b"]["output"]}}}
+    plot_fit(tmp_path / "f.png", rec, sim, dt=1e-3, neurons=2)
+    h, _ = matplotlib.image.imread(tmp_path / "f.png").shape[:2]
+    plot_fit(tmp_path / "g.png", rec, sim, dt=1e-3, neurons=3)
+    h3, _ = matplotlib.image.imread(tmp_path / "g.png").shape[:2]
+    assert h3 > h  # 3 + 3 axes are taller than 2 + 2
+    with pytest.raises(ValueError, match="no 'v' or 'output' observable"):
+        plot_fit(tmp_path / "x.png", {"a": {"i": np.zeros((1, 3, 1))}}, {}, dt=1e-3)

@@ -534,3 +534,15 @@ def test_cli_train_usage_errors(capsys):
     assert main(["train", "--patience", "3"]) == 2
     assert "--val-fraction" in capsys.readouterr().err
     assert main(["train", "--dataset", os.path.join("no", "such.h5")]) == 2
+
+
+def test_training_figure_is_not_a_strip(tmp_path):
+    import matplotlib.image
+
+    hist = [{"epoch": e, "train_loss": 1.0 / e, "train_accuracy": 0.2 * e, "test_accuracy": 0.1 * e}
+            for e in (1, 2, 3)]
+    rasters = {"input": np.eye(6), "lif1": np.eye(6)[::-1], "lif2": np.zeros((6, 3))}
+    path = training.plot_training(hist, tmp_path / "p.png", rasters=rasters, label=2,
+                                  scores=np.array([0.1, 0.3, 0.9]), score_name="spike count")
+    h, w = matplotlib.image.imread(path).shape[:2]
+    assert w >= 1100 and h >= 800 and w / h < 2.0  # two rows: curves, then rasters and classes
