@@ -306,9 +306,14 @@ class _Trainer:
 
     def evaluate(self, params, base, data: SpikeDataset, targets: np.ndarray, place=None) -> dict:
         n = len(data)
-        put = place.put_batch if place is not None else lambda b: tuple(map(jnp.asarray, b))
+        if place is None:
+            def run(batch):
+                return self.eval_batch(params, base, *map(jnp.asarray, batch))
+        else:
+            def run(batch):
+                return place.gather(self.eval_batch(params, base, *place.put_batch(batch)))
         losses, correct = nirjax.batched(  # padded batches: one compilation for all
-            lambda batch: self.eval_batch(params, base, *put(batch)),
+            run,
             (data.inputs, targets),
             self.config.eval_batch_size,
             multiple_of=place.n if place is not None else 1,

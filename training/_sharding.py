@@ -29,15 +29,23 @@ class Placement:
     def n(self) -> int:
         return len(self.devices)
 
+    def _put(self, a: Any, sharding: NamedSharding) -> Any:
+        if not isinstance(a, (jax.Array, np.ndarray)):
+            return a
+        host = np.asarray(a)
+        # each process builds only the shards of its own devices from the (same) host value,
+        # which is what several hosts (jax.distributed) need; on one host it is a device_put
+        return jax.make_array_from_callback(host.shape, sharding, lambda index: host[index])
+
     def put_batch(self, tree: Any) -> Any:
-        return jax.device_put(tree, self.batch)
+        return jax.tree.map(lambda a: self._put(a, self.batch), tree)
 
     def put_replicated(self, tree: Any) -> Any:
-        return jax.tree.map(
-            lambda a: jax.device_put(a, self.replicated) if isinstance(a, (jax.Array, np.ndarray))
-            else a,
-            tree,
-        )
+        return jax.tree.map(lambda a: self._put(a, self.replicated), tree)
+
+    def gather(self, tree: Any) -> Any:
+        """Replicate batch-sharded results on every device, so every process can read them."""
+        return jax.jit(lambda t: t, out_shardings=self.replicated)(tree)
 
 
 def placement(devices: int | Sequence[jax.Device] | None, batch_size: int) -> Placement | None:
