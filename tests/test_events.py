@@ -269,6 +269,23 @@ def test_tensorboard_event_files(tmp_path):
             res.history[epoch - 1]["train_loss"], rel=1e-6)
 
 
+def test_nmnist_without_tonic_says_what_to_install(tmp_path, monkeypatch):
+    import sys
+
+    monkeypatch.setitem(sys.modules, "tonic.io", None)
+    monkeypatch.setitem(sys.modules, "tonic", None)
+    with pytest.raises(ImportError, match=r"needs tonic .* pip install 'nirjax\[data\]'"):
+        training.read_nmnist(tmp_path)
+
+
+def test_tensorboard_without_tensorboardx_says_what_to_install(tmp_path, monkeypatch):
+    import sys
+
+    monkeypatch.setitem(sys.modules, "tensorboardX", None)
+    with pytest.raises(ImportError, match=r"pip install tensorboardX"):
+        training.TensorBoard(tmp_path)
+
+
 # ------------------------------------------------------------ nirjax train --dataset
 
 
@@ -295,7 +312,9 @@ def test_nirjax_train_on_a_tonic_nmnist_folder(tmp_path, capsys):
     out = tmp_path / "run"
     args = ["train", "--dataset", f"nmnist:{root}", "--steps", "8", "--hidden", "16",
             "--epochs", "8", "--batch-size", "8", "--lr", "1e-2", "--out", str(out),
-            "--no-progress"]
+            "--no-progress", "--tensorboard", str(tmp_path / "tb")]
+    if importlib.util.find_spec("tensorboardX") is None:
+        args = args[:-2]
     assert main(args) == 0
     metrics = json.loads((out / "metrics.json").read_text())
     assert metrics["job"]["dataset"] == f"nmnist:{root}"
@@ -304,6 +323,8 @@ def test_nirjax_train_on_a_tonic_nmnist_folder(tmp_path, capsys):
     assert g.options.dt == pytest.approx(0.32 / 8)  # binned to the graph's dt
     assert g.input_shapes() == (2312,)
     assert (out / "training.png").exists()
+    if "--tensorboard" in args:
+        assert os.listdir(tmp_path / "tb")
 
 
 def test_nirjax_train_event_usage_errors(tmp_path, capsys):

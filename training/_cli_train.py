@@ -204,6 +204,11 @@ def run(args: argparse.Namespace) -> int:
                 f"--batch-size {args.batch_size} does not split over --devices {args.devices}; "
                 f"use a multiple of {args.devices}"
             )
+    if args.dataset.startswith("nmnist:"):
+        import importlib.util
+
+        if importlib.util.find_spec("tonic") is None:
+            raise UsageError("--dataset nmnist:... needs tonic: pip install 'nirjax[data]'")
     if args.tensorboard is not None:
         import importlib.util
 

@@ -289,13 +289,18 @@ def _events_dataset(
     return SpikeDataset(frames, labels=labels, n_classes=n_classes, dt=float(dt), name=name)
 
 
-def _read_nmnist_file(path: str) -> np.ndarray:
+def _tonic_io():
     try:
-        from tonic.io import read_mnist_file
+        import tonic.io
     except ImportError:
         raise ImportError(
             "read_nmnist needs tonic (it decodes the N-MNIST files): pip install 'nirjax[data]'"
         ) from None
+    return tonic.io
+
+
+def _read_nmnist_file(path: str) -> np.ndarray:
+    read_mnist_file = _tonic_io().read_mnist_file
     dtype = np.dtype([("x", np.int64), ("y", np.int64), ("t", np.int64), ("p", np.int64)])
     return read_mnist_file(path, dtype=dtype)
 
@@ -324,6 +329,7 @@ def read_nmnist(
     """
     if split not in ("train", "test"):
         raise ValueError(f"read_nmnist: split={split!r}; use 'train' or 'test'")
+    _tonic_io()  # fail here, not at the first batch
     sub = "Train" if split == "train" else "Test"
     root = os.path.join(_folder(path, "NMNIST", sub), sub)
     layout = "NMNIST/Train/<digit>/*.bin and NMNIST/Test/<digit>/*.bin"

@@ -224,21 +224,23 @@ def train_job(spec: JobSpec, *, log=print) -> dict:
 
         callbacks.append(TensorBoard(spec.tensorboard))
         log(f"nirjax train: TensorBoard log in {os.path.abspath(spec.tensorboard)}")
-    result = fit(
-        graph,
-        train,
-        val,
-        config=config,
-        out_dir=out,
-        resume=spec.resume,
-        progress=spec.progress,
-        test=test,
-        extra_metrics=summary_base,
-        devices=spec.devices,
-        callbacks=callbacks,
-    )
-    for cb in callbacks:
-        cb.close()
+    try:
+        result = fit(
+            graph,
+            train,
+            val,
+            config=config,
+            out_dir=out,
+            resume=spec.resume,
+            progress=spec.progress,
+            test=test,
+            extra_metrics=summary_base,
+            devices=spec.devices,
+            callbacks=callbacks,
+        )
+    finally:
+        for cb in callbacks:
+            cb.close()
     final = result.evaluate(test)
     model_path = os.path.join(out, MODEL)
     nirjax.write(model_path, result.graph)
