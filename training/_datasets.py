@@ -139,8 +139,7 @@ def as_dataset(data: Any, graph: Any = None, role: str = "data") -> SpikeDataset
             f"(inputs, targets) of arrays, received {type(data).__name__}"
         )
     x, y = data
-    x = x if hasattr(x, "shape") and hasattr(x, "__getitem__") else np.asarray(x)
-    if not hasattr(x, "subset"):
+    if not hasattr(x, "subset"):  # lazy inputs (EventFrames) stay lazy
         x = np.asarray(x)
     y = np.asarray(y)
     if x.ndim < 2:

@@ -430,7 +430,7 @@ def fit(
     out_dir: str | os.PathLike | None = None,
     resume: bool = True,
     progress: bool = True,
-    test: SpikeDataset | None = None,
+    test: SpikeDataset | tuple | None = None,
     stop_after: int | None = None,
     extra_metrics: Mapping[str, Any] | None = None,
     devices: int | Sequence[jax.Device] | None = None,

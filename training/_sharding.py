@@ -24,6 +24,7 @@ class Placement:
         mesh = Mesh(np.array(self.devices), ("batch",))
         self.batch = NamedSharding(mesh, PartitionSpec("batch"))
         self.replicated = NamedSharding(mesh, PartitionSpec())
+        self._gather = jax.jit(lambda t: t, out_shardings=self.replicated)
 
     @property
     def n(self) -> int:
@@ -45,7 +46,7 @@ class Placement:
 
     def gather(self, tree: Any) -> Any:
         """Replicate batch-sharded results on every device, so every process can read them."""
-        return jax.jit(lambda t: t, out_shardings=self.replicated)(tree)
+        return self._gather(tree)
 
 
 def placement(devices: int | Sequence[jax.Device] | None, batch_size: int) -> Placement | None:
