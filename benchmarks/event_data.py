@@ -1,6 +1,8 @@
 """Event datasets and data-parallel training, measured.
 
-    python benchmarks/event_data.py [--json benchmarks/results/event_data.json]
+    PYTHONPATH=. python benchmarks/event_data.py [--json benchmarks/results/event_data.json]
+
+(PYTHONPATH=. only where the checkout is not pip-installed.)
 
 1. N-MNIST-sized files (a tonic-layout folder written here: 34 x 34 x 2 sensor, 4,000 events per
    sample over 300 ms, the size of a real N-MNIST sample) read with `training.read_nmnist`:
@@ -75,10 +77,14 @@ def devices() -> dict:
             cmd = [sys.executable, "-m", "nirjax", "train", "--devices", str(n), "--out", out,
                    "--no-progress"]
             t0 = time.perf_counter()
-            subprocess.run(cmd, check=True, env=env, capture_output=True)
+            done = subprocess.run(cmd, env=env, capture_output=True, text=True)
+            if done.returncode:
+                raise RuntimeError(f"{' '.join(cmd)} exited with {done.returncode}:\n"
+                                   f"{done.stderr[-4000:]}")
             wall = time.perf_counter() - t0
             m = json.load(open(os.path.join(out, "metrics.json")))
-            runs[n] = {"command": " ".join(["nirjax"] + cmd[3:-2] + ["--out", "TMP"]),
+            runs[n] = {"command": " ".join(["nirjax"] + cmd[3:-3] + ["--out", "TMP",
+                                                                     "--no-progress"]),
                        "test_accuracy": m["test_accuracy"], "test_loss": m["test_loss"],
                        "wall_seconds": wall, "steps_per_second": m["steps_per_second"],
                        "model": os.path.join(out, "model.nir")}
@@ -100,8 +106,10 @@ def main() -> None:
     ap.add_argument("--json", default=None)
     args = ap.parse_args()
     result = {
-        "command": "python benchmarks/event_data.py --json benchmarks/results/event_data.json",
+        "command": "PYTHONPATH=. python benchmarks/event_data.py "
+        "--json benchmarks/results/event_data.json",
         "machine": f"{platform.machine()}, {os.cpu_count()} CPUs, shared with other work",
+        "load_average_at_start": os.getloadavg()[0],
         "date": time.strftime("%Y-%m-%d"),
         "nmnist_binning": binning(),
         "devices": devices(),
