@@ -9,12 +9,12 @@ error, 3 the model cannot explain the recording (the message names what is left)
 from __future__ import annotations
 
 import json
-import os
 
 import numpy as np
 
 import nirjax
 from nirjax import UsageError
+from nirjax.cli import check_readable, check_writable, number
 
 from ._characterize import characterize
 from ._mismatch_targets import as_graph
@@ -34,11 +34,12 @@ def add_parser(subparsers) -> None:
     p.add_argument("--columns", default=None,
                    help="the CSV columns in order, as INPUT (an Input node), NODE.v and "
                    "NODE.output; default: <input>,<neuron>.v,<neuron>.output")
-    p.add_argument("--dt", type=float, default=None, help="time step (s) if the .nir has none")
+    p.add_argument("--dt", type=number(">0", example="1e-4"), default=None,
+                   help="time step (s) if the .nir has none")
     p.add_argument("--structure", default="auto",
                    help="auto, none, or parts to search / fix, e.g. 'latency,input_mode=impulse' "
                    "(parts: latency, spike_latency, input_mode, reset, discretization, probe)")
-    p.add_argument("--tolerance", type=float, default=0.01,
+    p.add_argument("--tolerance", type=number(">0", "<1", example="0.01"), default=0.01,
                    help="RMS residual relative to the range still accepted (default 0.01)")
     p.add_argument("--out", default=None, help="write the calibrated graph here (.nir)")
     p.add_argument("--json", default=None, help="write the table row here (.json)")
@@ -46,24 +47,11 @@ def add_parser(subparsers) -> None:
     p.set_defaults(func=run)
 
 
-def _check_writable(flag: str, path: str | None) -> None:
-    if path is None:
-        return
-    folder = os.path.dirname(os.path.abspath(path))
-    if not os.path.isdir(folder) or not os.access(folder, os.W_OK):
-        raise UsageError(f"{flag} {path}: folder {folder} does not exist or is not writable; "
-                         "choose a writable path.")
-
-
 def run(args) -> int:
-    if not os.path.exists(args.nominal):
-        raise UsageError(f"NOMINAL {args.nominal}: no such file; pass the nominal .nir graph.")
-    if not os.path.exists(args.recording):
-        raise UsageError(f"--recording {args.recording}: no such file.")
-    if not 0 < args.tolerance < 1:
-        raise UsageError(f"--tolerance: expected a number in (0, 1), got {args.tolerance}.")
-    _check_writable("--out", args.out)
-    _check_writable("--json", args.json)
+    check_readable("NOMINAL", args.nominal)
+    check_readable("--recording", args.recording)
+    check_writable("--out", args.out)
+    check_writable("--json", args.json)
     graph = as_graph(args.nominal, dt=args.dt)
     try:
         data = np.loadtxt(args.recording, delimiter=",", ndmin=2)

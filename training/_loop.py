@@ -40,6 +40,7 @@ from ._losses import (
     van_rossum_distance,
 )
 from ._params import DEFAULT_TRAINABLE, apply_params, init_params, select_trainable
+from ._validate import check_config, check_finite_epoch
 
 __all__ = ["TrainConfig", "FitResult", "fit", "evaluate", "predict", "LOSSES", "default_loss"]
 
@@ -100,8 +101,7 @@ class TrainConfig:
             v = getattr(self, name)
             if not isinstance(v, int) or v < 1:
                 raise ValueError(f"TrainConfig: {name} must be a positive int, received {v!r}")
-        if not self.lr > 0:
-            raise ValueError(f"TrainConfig: lr must be > 0, received {self.lr}")
+        check_config(self)
         object.__setattr__(self, "train", tuple(self.train))
         object.__setattr__(self, "reg_nodes", tuple(self.reg_nodes))
 
@@ -198,6 +198,8 @@ def _targets(data: SpikeDataset, config: TrainConfig) -> np.ndarray:
 
 
 def _check_shapes(graph: nirjax.Graph, data: SpikeDataset) -> None:
+    if len(data) == 0:
+        raise ValueError(f"fit: dataset {data.name!r} holds no samples; give it at least one")
     want = tuple(graph.input_shapes()) if not isinstance(graph.input_shapes(), dict) else None
     if want is None:
         raise ValueError("fit: the graph has several Inputs; training needs a single Input node")
@@ -536,6 +538,7 @@ def fit(
                         post["val_acc"] = f"{history[-1]['val_accuracy']:.3f}"
                     bar.set_postfix(post)
             jax.block_until_ready(params)
+            check_finite_epoch(epoch + 1, loss_sum, params)  # before anything is written
             record = {
                 "epoch": epoch + 1,
                 "steps": steps_per_epoch,
