@@ -14,7 +14,7 @@ import numpy as np
 
 import nirjax
 from nirjax import UsageError
-from nirjax.cli import check_readable, check_writable, number
+from nirjax.cli import check_readable, check_writable, number, remove_stale_temporaries
 
 from ._characterize import characterize
 from ._mismatch_targets import as_graph
@@ -50,8 +50,10 @@ def add_parser(subparsers) -> None:
 def run(args) -> int:
     check_readable("NOMINAL", args.nominal)
     check_readable("--recording", args.recording)
-    check_writable("--out", args.out)
-    check_writable("--json", args.json)
+    for flag, path in (("--out", args.out), ("--json", args.json)):
+        check_writable(flag, path)
+        if path:
+            remove_stale_temporaries(path)
     graph = as_graph(args.nominal, dt=args.dt)
     try:
         data = np.loadtxt(args.recording, delimiter=",", ndmin=2)

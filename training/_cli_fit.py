@@ -11,7 +11,7 @@ import numpy as np
 
 import nirjax
 from nirjax import UsageError
-from nirjax.cli import check_readable, check_writable, integer, number
+from nirjax.cli import check_readable, check_writable, integer, number, remove_stale_temporaries
 
 from ._characterize import characterize
 from ._cli_characterize import UNEXPLAINED
@@ -19,6 +19,7 @@ from ._mismatch import fit_mismatch
 from ._mismatch_chip import simulate
 from ._mismatch_data import read_recording
 from ._mismatch_targets import as_graph
+from ._validate import check_finite_graph
 
 
 def add_parser(subparsers) -> None:
@@ -69,7 +70,7 @@ def add_parser(subparsers) -> None:
                    "search / fix, e.g. 'latency,reset=value'")
     p.add_argument("--tolerance", type=number(">0", "<1", example="0.01"), default=0.01,
                    help="with --structure: RMS residual relative to the range still accepted")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=integer(), default=0)
     p.add_argument("--plot", default=None, metavar="FIG.png",
                    help="plot recorded against nominal and fitted activity")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
@@ -79,8 +80,10 @@ def add_parser(subparsers) -> None:
 def run(args) -> int:
     check_readable("NOMINAL", args.nominal)
     check_readable("RECORDING", args.recording)
-    check_writable("--out", args.out)
-    check_writable("--plot", args.plot)
+    for flag, path in (("--out", args.out), ("--plot", args.plot)):
+        check_writable(flag, path)
+        if path:
+            remove_stale_temporaries(path)
     if args.plot:
         try:
             import matplotlib  # noqa: F401
@@ -120,6 +123,7 @@ def run(args) -> int:
         seed=args.seed,
         progress=not args.quiet,
     )
+    check_finite_graph("nirjax fit", fitted)
     nirjax.write(args.out, fitted)
     print(report.summary())
     print(f"wrote {args.out}")

@@ -97,10 +97,6 @@ class TrainConfig:
             raise ValueError(f"TrainConfig: loss={self.loss!r} is not known; use one of {LOSSES}")
         if self.schedule not in ("cosine", "constant"):
             raise ValueError(f"TrainConfig: schedule={self.schedule!r}; use 'cosine' or 'constant'")
-        for name in ("epochs", "batch_size", "eval_batch_size"):
-            v = getattr(self, name)
-            if not isinstance(v, int) or v < 1:
-                raise ValueError(f"TrainConfig: {name} must be a positive int, received {v!r}")
         check_config(self)
         object.__setattr__(self, "train", tuple(self.train))
         object.__setattr__(self, "reg_nodes", tuple(self.reg_nodes))
@@ -126,6 +122,7 @@ class FitResult:
     - `steps_per_second`: training steps per second over the epochs after the first (which
       includes compilation); over all epochs if only one ran.
     - `stopped_early`: whether early stopping ended the run.
+    - `epochs_run`: the epochs trained by this call (0 when it resumed a finished run).
     """
 
     graph: nirjax.Graph
@@ -135,6 +132,7 @@ class FitResult:
     traces: int
     steps_per_second: float
     stopped_early: bool = False
+    epochs_run: int = 0
     _evaluate: Callable | None = dataclasses.field(default=None, repr=False)
 
     def evaluate(self, data: SpikeDataset) -> dict:
@@ -382,7 +380,8 @@ def _load_checkpoint(path: str, template: tuple, fingerprint: dict) -> tuple[tup
         if meta.get("fingerprint") != fingerprint:
             raise ValueError(
                 f"{path}: this checkpoint was written with other settings (config, dataset or "
-                "trainable parameters); use another output folder or resume=False"
+                "trainable parameters); use another output folder, or resume=False (--no-resume "
+                "for nirjax train) to overwrite it"
             )
         try:
             state = eqx.tree_deserialise_leaves(f, template)
@@ -516,6 +515,7 @@ def fit(
         leave=True,
         unit="step",
     )
+    epochs_run = 0
     try:
         for epoch in range(start_epoch, config.epochs):
             if meta["stopped_early"] or (stop_after is not None and epoch >= stop_after):
@@ -571,6 +571,7 @@ def fit(
             record["seconds"] = time.perf_counter() - t0
             history.append(record)
             meta["epoch"] = epoch + 1
+            epochs_run += 1
             if progress:
                 post = {"epoch": epoch + 1, "loss": f"{record['train_loss']:.4f}"}
                 if classify:
@@ -608,6 +609,7 @@ def fit(
         traces=trainer.traces - traces_before,
         steps_per_second=sps,
         stopped_early=meta["stopped_early"],
+        epochs_run=epochs_run,
         _evaluate=lambda data: trainer.evaluate(final, graph, data, _targets(data, config)),
     )
 

@@ -83,6 +83,10 @@ def check_config(config) -> None:
                          "the nodes whose spikes to regularize, e.g. reg_nodes=('lif1',).")
 
 
+def _name(path) -> str:
+    return jax.tree_util.keystr(path).strip("[]'\"").replace("']['", "/")
+
+
 def _first_bad(x: np.ndarray) -> tuple[int, ...]:
     return tuple(int(i) for i in np.argwhere(~np.isfinite(x))[0])
 
@@ -132,8 +136,7 @@ def check_finite_epoch(epoch: int, loss: Any, params: Any) -> None:
     """Stop a run whose loss or parameters went non-finite in `epoch` (1-based), before its
     checkpoint or any model is written."""
     loss = float(loss)
-    bad = [jax.tree_util.keystr(path) for path, leaf in
-           jax.tree_util.tree_leaves_with_path(params)
+    bad = [_name(path) for path, leaf in jax.tree_util.tree_leaves_with_path(params)
            if hasattr(leaf, "dtype") and not bool(np.all(np.isfinite(np.asarray(leaf))))]
     if math.isfinite(loss) and not bad:
         return
@@ -141,7 +144,7 @@ def check_finite_epoch(epoch: int, loss: Any, params: Any) -> None:
     where = f"; non-finite parameters: {', '.join(bad[:4])}" if bad else ""
     raise TrainingDiverged(
         f"training went non-finite in epoch {epoch}: {what}{where}. Nothing of this epoch was "
-        "written (the checkpoint holds the last finite epoch). Lower the learning rate, set "
+        "written (a checkpoint holds the last finite epoch). Lower the learning rate, set "
         "grad_clip (e.g. 1.0), or check the data and hyper-parameters."
     )
 

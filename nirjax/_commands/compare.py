@@ -9,7 +9,7 @@ import os
 
 import numpy as np
 
-from .._atomic import atomic_path
+from .._atomic import atomic_path, remove_stale_temporaries
 from .._cli import UsageError
 from .._flags import check_readable, check_writable, integer, number
 
@@ -117,8 +117,10 @@ def run(args: argparse.Namespace) -> int:
     from .._compare import compare
     from .._import import from_nir
 
-    check_writable("--plot", args.plot)
-    check_writable("--json", args.json)
+    for flag, path in (("--plot", args.plot), ("--json", args.json)):
+        check_writable(flag, path)
+        if path:
+            remove_stale_temporaries(path)
     if args.plot:
         try:
             import matplotlib  # noqa: F401

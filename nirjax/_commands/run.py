@@ -16,7 +16,7 @@ import os
 
 import numpy as np
 
-from .._atomic import atomic_path
+from .._atomic import atomic_path, remove_stale_temporaries
 from .._cli import UsageError
 from .._flags import check_readable, check_writable, integer, number
 from .._options import Options
@@ -172,6 +172,7 @@ def run(args) -> int:
     from .._import import read
 
     check_writable("--output", args.output)
+    remove_stale_temporaries(args.output)
     nir_graph = read(args.file)
     recorded = recorded_options(nir_graph)
     if args.dt is None and "dt" not in recorded:
