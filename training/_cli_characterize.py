@@ -59,6 +59,12 @@ def run(args) -> int:
         data = np.loadtxt(args.recording, delimiter=",", ndmin=2)
     except ValueError as e:
         raise UsageError(f"--recording {args.recording}: not a numeric CSV ({e}).") from None
+    if data.size == 0:
+        raise UsageError(f"--recording {args.recording}: holds no rows.")
+    if not np.all(np.isfinite(data)):
+        row, col = (int(i) for i in np.argwhere(~np.isfinite(data))[0])
+        raise UsageError(f"--recording {args.recording}: row {row + 1}, column {col + 1} is not "
+                         "a finite number; every value must be finite.")
     spiking = [p for p, n in graph.walk() if isinstance(n, nirjax.Neuron) and n.spiking]
     if args.columns is None:
         if len(graph.inputs) != 1 or len(spiking) != 1:

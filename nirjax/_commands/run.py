@@ -210,6 +210,15 @@ def run(args) -> int:
 
     outputs = batched(one_batch, inputs, batch)
     bar.close()
+    for name, y in outputs.items():
+        y = np.asarray(y)
+        if y.dtype.kind == "f" and not np.all(np.isfinite(y)):
+            s, t = (int(i) for i in np.argwhere(~np.isfinite(y))[0][:2])
+            raise UsageError(
+                f"the output {name!r} went non-finite (first at sample {s}, step {t}) although "
+                f"the input is finite: the graph's state overflows; nothing was written to "
+                f"{args.output}. Check the graph's parameters (or use --dt smaller)."
+            )
     _write_outputs(args.output, outputs, graph.options.dt)
     shapes = ", ".join(f"{k} {v.shape}" for k, v in outputs.items())
     print(f"wrote {args.output}: {shapes}")
