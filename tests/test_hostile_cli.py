@@ -662,3 +662,19 @@ def test_kill9_during_run_leaves_no_partial_output(files, tmp_path):
     data = nir.read_data(out).nodes["output"].observables["output"].data
     assert data.shape == (400, 200, 2)
     assert [n for n in os.listdir(tmp_path) if n.startswith(".tmp-")] == []
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["--train", "bogus"], "nothing to train"),
+    (["--graph", "{garbage}"], "cannot read it as a NIR graph"),
+    (["--dataset", "{garbage}"], "cannot read it as HDF5"),
+    (["--dataset", "nosuch"], "not a built-in dataset"),
+    (["--graph", "{missing}"], "no such file"),
+])
+def test_train_bad_files_and_names(tmp_path, capsys, argv, message):
+    garbage = tmp_path / "garbage.h5"
+    garbage.write_text("garbage")
+    names = {"garbage": garbage, "missing": tmp_path / "missing.nir"}
+    code, err = _call(["train", "--epochs", "1", "--limit", "16", "--no-progress", "--out",
+                       tmp_path / "r"] + [a.format(**names) for a in argv], capsys)
+    _one_line_error(code, err, message)

@@ -457,7 +457,7 @@ def fit(
     if not trainable:
         raise ValueError(
             f"fit: nothing to train: no node has a parameter in {config.train}; choose "
-            "parameters with TrainConfig(train=...)"
+            "parameters with TrainConfig(train=...) (--train for nirjax train)"
         )
     for n in config.reg_nodes:
         if n not in graph.nodes:
