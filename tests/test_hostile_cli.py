@@ -678,3 +678,13 @@ def test_train_bad_files_and_names(tmp_path, capsys, argv, message):
     code, err = _call(["train", "--epochs", "1", "--limit", "16", "--no-progress", "--out",
                        tmp_path / "r"] + [a.format(**names) for a in argv], capsys)
     _one_line_error(code, err, message)
+
+
+def test_compare_garbage_recording(files, capsys):
+    junk = files["dir"] / "junk.h5"
+    junk.write_text("junk")
+    x = files["dir"] / "x.npy"
+    np.save(x, np.zeros((10, 2), np.float32))
+    code, err = _call(["compare", files["graph"], "--input", x, "--dt", DT, "--recording", junk],
+                      capsys)
+    _one_line_error(code, err, "--recording", "junk.h5", "cannot read it as a NIR data file")

@@ -131,12 +131,22 @@ def run(args: argparse.Namespace) -> int:
         raise UsageError("compare: the graph has several Inputs; use nirjax.compare from Python.")
     shape = tuple(int(s) for s in np.atleast_1d(graph.input_shapes()))
     x = _load_input(args.input, args.columns, shape)
+    recording = None
     if args.recording is not None:
+        import nir
+
         check_readable("--recording", args.recording)
+        try:
+            recording = nir.read_data(args.recording)
+        except Exception as e:  # noqa: BLE001 - any reader failure is one clear message
+            detail = " ".join(str(e).split())
+            raise UsageError(f"--recording {args.recording}: cannot read it as a NIR data file "
+                             f"({type(e).__name__}: {detail}); write it with nir.write_data."
+                             ) from None
     kwargs = {name: getattr(args, name) for name, _, _ in _CAPACITIES
               if getattr(args, name) is not None}
     try:
-        report = compare(graph, x, recording=args.recording, input_kind=args.input_kind,
+        report = compare(graph, x, recording=recording, input_kind=args.input_kind,
                          window=args.window, **kwargs)
     except Exception as e:  # noqa: BLE001 - a capacity check: name the flag that raises it
         from .._errors import runtime_message
