@@ -91,6 +91,9 @@ def _reported(e: BaseException) -> tuple[int, str]:
         if isinstance(e, MemoryError):
             text = f"out of memory ({text}); use smaller inputs or a smaller --batch-size"
         return 2, f"error: {text}"
+    if isinstance(e, ImportError) and getattr(e, "name", None):
+        return 2, (f"error: this needs the package {e.name!r}, which is not installed ({e}); "
+                   f"install it (e.g. pip install {e.name.split('.')[0]}).")
     lines = [ln.strip() for ln in str(e).strip().splitlines() if ln.strip()]
     detail = f"{type(e).__name__}: {lines[0]}" if lines else type(e).__name__
     return 1, (f"internal error ({detail}); this is a bug in nirjax, please report it with the "
