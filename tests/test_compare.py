@@ -140,7 +140,7 @@ def test_compare_command_errors(tmp_path, capsys):
     bad = tmp_path / "x.npy"
     np.save(bad, np.zeros((10, 3), np.float32))
     assert main(["compare", nir_path, "--input", str(bad), "--dt", "1e-4"]) == 2
-    assert "does not fit" in capsys.readouterr().err
+    assert "expected a numeric array of shape (steps, 1)" in capsys.readouterr().err
     with pytest.raises(ValueError, match="time_shift"):
         compare(nirjax.from_nir(paper_lif_graph(), dt=DT), np.zeros((10, 1), np.float32),
                 time_shift=DT)

@@ -9,12 +9,12 @@ error, 3 the model cannot explain the recording (the message names what is left)
 from __future__ import annotations
 
 import json
-import os
 
 import numpy as np
 
 import nirjax
 from nirjax import UsageError
+from nirjax.cli import check_readable, check_writable, number, remove_stale_temporaries
 
 from ._characterize import characterize
 from ._mismatch_targets import as_graph
@@ -34,11 +34,12 @@ def add_parser(subparsers) -> None:
     p.add_argument("--columns", default=None,
                    help="the CSV columns in order, as INPUT (an Input node), NODE.v and "
                    "NODE.output; default: <input>,<neuron>.v,<neuron>.output")
-    p.add_argument("--dt", type=float, default=None, help="time step (s) if the .nir has none")
+    p.add_argument("--dt", type=number(">0", example="1e-4"), default=None,
+                   help="time step (s) if the .nir has none")
     p.add_argument("--structure", default="auto",
                    help="auto, none, or parts to search / fix, e.g. 'latency,input_mode=impulse' "
                    "(parts: latency, spike_latency, input_mode, reset, discretization, probe)")
-    p.add_argument("--tolerance", type=float, default=0.01,
+    p.add_argument("--tolerance", type=number(">0", "<1", example="0.01"), default=0.01,
                    help="RMS residual relative to the range still accepted (default 0.01)")
     p.add_argument("--out", default=None, help="write the calibrated graph here (.nir)")
     p.add_argument("--json", default=None, help="write the table row here (.json)")
@@ -46,29 +47,24 @@ def add_parser(subparsers) -> None:
     p.set_defaults(func=run)
 
 
-def _check_writable(flag: str, path: str | None) -> None:
-    if path is None:
-        return
-    folder = os.path.dirname(os.path.abspath(path))
-    if not os.path.isdir(folder) or not os.access(folder, os.W_OK):
-        raise UsageError(f"{flag} {path}: folder {folder} does not exist or is not writable; "
-                         "choose a writable path.")
-
-
 def run(args) -> int:
-    if not os.path.exists(args.nominal):
-        raise UsageError(f"NOMINAL {args.nominal}: no such file; pass the nominal .nir graph.")
-    if not os.path.exists(args.recording):
-        raise UsageError(f"--recording {args.recording}: no such file.")
-    if not 0 < args.tolerance < 1:
-        raise UsageError(f"--tolerance: expected a number in (0, 1), got {args.tolerance}.")
-    _check_writable("--out", args.out)
-    _check_writable("--json", args.json)
+    check_readable("NOMINAL", args.nominal)
+    check_readable("--recording", args.recording)
+    for flag, path in (("--out", args.out), ("--json", args.json)):
+        check_writable(flag, path)
+        if path:
+            remove_stale_temporaries(path)
     graph = as_graph(args.nominal, dt=args.dt)
     try:
         data = np.loadtxt(args.recording, delimiter=",", ndmin=2)
     except ValueError as e:
         raise UsageError(f"--recording {args.recording}: not a numeric CSV ({e}).") from None
+    if data.size == 0:
+        raise UsageError(f"--recording {args.recording}: holds no rows.")
+    if not np.all(np.isfinite(data)):
+        row, col = (int(i) for i in np.argwhere(~np.isfinite(data))[0])
+        raise UsageError(f"--recording {args.recording}: row {row + 1}, column {col + 1} is not "
+                         "a finite number; every value must be finite.")
     spiking = [p for p, n in graph.walk() if isinstance(n, nirjax.Neuron) and n.spiking]
     if args.columns is None:
         if len(graph.inputs) != 1 or len(spiking) != 1:

@@ -7,12 +7,11 @@ graph's Input node (see docs/mismatch.md; `training.simulate_chip(..., path=...)
 
 from __future__ import annotations
 
-import argparse
-
 import numpy as np
 
 import nirjax
 from nirjax import UsageError
+from nirjax.cli import check_readable, check_writable, integer, number, remove_stale_temporaries
 
 from ._characterize import characterize
 from ._cli_characterize import UNEXPLAINED
@@ -20,13 +19,7 @@ from ._mismatch import fit_mismatch
 from ._mismatch_chip import simulate
 from ._mismatch_data import read_recording
 from ._mismatch_targets import as_graph
-
-
-def _float(text: str) -> float:
-    try:
-        return float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+from ._validate import check_finite_graph
 
 
 def add_parser(subparsers) -> None:
@@ -53,17 +46,20 @@ def add_parser(subparsers) -> None:
                    "or 'all')")
     p.add_argument("--loss", default="auto",
                    help="trace_mse, van_rossum, spike_count or a+b (default: traces if recorded)")
-    p.add_argument("--bounds", type=_float, default=0.5,
+    p.add_argument("--bounds", type=number(">0", example="0.5"), default=0.5,
                    help="largest relative deviation (default: %(default)s = ±50 %%)")
-    p.add_argument("--prior", type=_float, default=None,
+    p.add_argument("--prior", type=number(">0", example="0.1"), default=None,
                    help="relative std of a Gaussian prior on the deviations (default: none)")
-    p.add_argument("--steps", type=int, default=400, help="optimizer steps (default: %(default)s)")
-    p.add_argument("--lr", type=_float, default=0.1,
+    p.add_argument("--steps", type=integer(">=0"), default=400,
+                   help="optimizer steps (default: %(default)s)")
+    p.add_argument("--lr", type=number(">0", example="0.1"), default=0.1,
                    help="Adam learning rate (default: %(default)s)")
-    p.add_argument("--multi-start", type=int, default=1, help="number of starts (default: 1)")
-    p.add_argument("--polish", type=int, default=3,
+    p.add_argument("--multi-start", type=integer(">=1"), default=1,
+                   help="number of starts (default: 1)")
+    p.add_argument("--polish", type=integer(">=0"), default=3,
                    help="Gauss-Newton iterations after gradient descent (default: %(default)s)")
-    p.add_argument("--clip", type=_float, default=None, help="clip the gradient's global norm")
+    p.add_argument("--clip", type=number(">0", example="1.0"), default=None,
+                   help="clip the gradient's global norm")
     p.add_argument("--no-teacher-forcing", action="store_true",
                    help="let the model spike freely instead of replaying the recorded resets")
     p.add_argument("--detach-reset", action="store_true", help="no gradient through resets")
@@ -72,9 +68,9 @@ def add_parser(subparsers) -> None:
                    "latency, input reading, reset, discretization, probe point) and probe "
                    "scale/offset, as `nirjax characterize`: auto, none (default), or parts to "
                    "search / fix, e.g. 'latency,reset=value'")
-    p.add_argument("--tolerance", type=_float, default=0.01,
+    p.add_argument("--tolerance", type=number(">0", "<1", example="0.01"), default=0.01,
                    help="with --structure: RMS residual relative to the range still accepted")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=integer(), default=0)
     p.add_argument("--plot", default=None, metavar="FIG.png",
                    help="plot recorded against nominal and fitted activity")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
@@ -82,10 +78,17 @@ def add_parser(subparsers) -> None:
 
 
 def run(args) -> int:
-    if args.steps < 0:
-        raise UsageError(f"--steps must be >= 0, got {args.steps}.")
-    if args.multi_start < 1:
-        raise UsageError(f"--multi-start must be >= 1, got {args.multi_start}.")
+    check_readable("NOMINAL", args.nominal)
+    check_readable("RECORDING", args.recording)
+    for flag, path in (("--out", args.out), ("--plot", args.plot)):
+        check_writable(flag, path)
+        if path:
+            remove_stale_temporaries(path)
+    if args.plot:
+        try:
+            import matplotlib  # noqa: F401
+        except ImportError:
+            raise UsageError("--plot needs matplotlib: pip install matplotlib.") from None
     dt = read_recording(args.recording).dt
     graph = as_graph(args.nominal, dt=dt)
     recording = read_recording(args.recording, graph)
@@ -120,6 +123,7 @@ def run(args) -> int:
         seed=args.seed,
         progress=not args.quiet,
     )
+    check_finite_graph("nirjax fit", fitted)
     nirjax.write(args.out, fitted)
     print(report.summary())
     print(f"wrote {args.out}")

@@ -11,6 +11,8 @@ from __future__ import annotations
 import argparse
 import math
 
+from nirjax.cli import integer, number
+
 from ._events import BINNINGS, EVENT_DATASETS
 from ._job import DATASETS, JobSpec, _as_tuple_ints, train_job
 from ._loop import LOSSES
@@ -33,9 +35,10 @@ def _positive_float(text: str) -> float:
     try:
         v = float(text)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a positive number, got {text!r}") from None
+        raise argparse.ArgumentTypeError(
+            f"expected a finite number > 0, got {text!r}") from None
     if not (math.isfinite(v) and v > 0):
-        raise argparse.ArgumentTypeError(f"expected a positive number, got {text!r}")
+        raise argparse.ArgumentTypeError(f"expected a finite number > 0, got {text!r}")
     return v
 
 
@@ -138,7 +141,7 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     )
     p.add_argument(
         "--seed",
-        type=int,
+        type=integer(">=0"),
         default=_DEFAULT.seed,
         help="seed of the initial weights and the shuffling (default: %(default)s)",
     )
@@ -149,7 +152,7 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     )
     p.add_argument(
         "--val-fraction",
-        type=float,
+        type=number(">=0", "<1", example="0.1"),
         default=_DEFAULT.val_fraction,
         help="validation split for best-epoch selection and early stopping",
     )

@@ -23,6 +23,7 @@ import jax
 import numpy as np
 
 from ._encoders import direct_current, latency, rate_bernoulli, rate_poisson
+from ._validate import check_dataset, check_number
 
 __all__ = [
     "SpikeDataset",
@@ -78,6 +79,7 @@ class SpikeDataset:
             raise ValueError(
                 f"SpikeDataset {self.name!r}: needs labels (classification) or targets (regression)"
             )
+        check_dataset(self)
 
     def __len__(self) -> int:
         return len(self.inputs)
@@ -322,7 +324,17 @@ def read_spiking_hdf5(
     path = os.fspath(path)
     if not os.path.exists(path):
         raise FileNotFoundError(f"{path}: no such file (expected an SHD/SSC .h5 file)")
-    with h5py.File(path, "r") as f:
+    where = f"read_spiking_hdf5({os.path.basename(path)!r})"
+    check_number(where, "n_steps", n_steps, low=1, integer=True)
+    check_number(where, "max_time", max_time, low=0, low_open=True)
+    check_number(where, "n_units", n_units, low=1, integer=True)
+    check_number(where, "max_samples", max_samples, low=0, integer=True, optional=True)
+    try:
+        f = h5py.File(path, "r")
+    except OSError as e:
+        raise ValueError(f"{path}: cannot read it as HDF5 ({e}); expected an SHD/SSC .h5 file "
+                         "with /spikes/times, /spikes/units and /labels") from None
+    with f:
         for key in ("spikes/times", "spikes/units", "labels"):
             if key not in f:
                 raise ValueError(
@@ -331,8 +343,21 @@ def read_spiking_hdf5(
                 )
         times = f["spikes/times"]
         units = f["spikes/units"]
-        labels = np.asarray(f["labels"][()], dtype=np.int32)
+        labels = np.asarray(f["labels"][()])
+        if labels.ndim != 1 or labels.dtype.kind not in "iu":
+            raise ValueError(
+                f"{path}: /labels must be a 1-D array of integer class indices, got shape "
+                f"{labels.shape} dtype {labels.dtype}"
+            )
+        if len(labels) and labels.min() < 0:
+            raise ValueError(f"{path}: /labels holds {int(labels.min())}; class indices are >= 0")
+        labels = labels.astype(np.int32)
         n = len(labels) if max_samples is None else min(max_samples, len(labels))
+        if len(times) < n or len(units) < n:
+            raise ValueError(
+                f"{path}: /labels has {len(labels)} entries but /spikes/times {len(times)} and "
+                f"/spikes/units {len(units)}; every sample needs its times and units"
+            )
         out = np.zeros((n, n_steps, n_units), np.uint8)
         for i in range(n):
             t = np.asarray(times[i], dtype=np.float64)
@@ -347,7 +372,14 @@ def read_spiking_hdf5(
                     f"{path}: sample {i} has unit {int(u.max())} outside [0, {n_units}); pass "
                     "n_units= the number of input channels"
                 )
-            keep = (t >= 0) & (t < max_time)
+            bad = np.flatnonzero(~np.isfinite(t) | (t < 0))
+            if len(bad):
+                raise ValueError(
+                    f"{path}: sample {i} has spike time {t[bad[0]]!r} (spike {int(bad[0])}, "
+                    f"{len(bad)} such); spike times must be finite and >= 0 seconds. Clean the "
+                    "file (nothing is dropped silently)."
+                )
+            keep = t < max_time
             b = np.floor(t[keep] / max_time * n_steps).astype(np.int64)
             counts = np.zeros((n_steps, n_units), np.int64)
             np.add.at(counts, (b, u[keep]), 1)
@@ -426,7 +458,10 @@ def read_nir_data(
         if target_node not in nodes:
             raise ValueError(f"{path}: no node {target_node!r}; nodes are {sorted(nodes)}")
         targets, _ = _observable(nodes[target_node], target_node, target_observable, path, dt)
-    lab = None if labels is None else np.asarray(labels, np.int32)
+    lab = None if labels is None else np.asarray(labels)
+    if lab is not None and lab.dtype.kind not in "iu":
+        raise TypeError(f"read_nir_data: labels must be integer class indices, received dtype "
+                        f"{lab.dtype}; pass labels.astype(int) if they are whole numbers")
     if lab is not None and not n_classes:
         n_classes = int(lab.max()) + 1
     return SpikeDataset(

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime
+import json
 import os
 import time
 from collections.abc import Sequence
@@ -24,12 +25,15 @@ import jax
 import numpy as np
 
 import nirjax
+from nirjax import UsageError
+from nirjax.cli import check_writable, remove_stale_temporaries
 
 from ._datasets import SpikeDataset, digits, random_manifolds, read_spiking_hdf5
 from ._events import DURATION, EVENT_DATASETS, load_events
 from ._loop import METRICS, TrainConfig, default_loss, fit, write_json
 from ._models import feedforward_snn
 from ._plot import plot_training
+from ._validate import check_finite_graph
 
 __all__ = ["JobSpec", "train_job", "load_dataset", "DATASETS"]
 
@@ -103,28 +107,23 @@ def _event_kind(dataset: str) -> tuple[str, str] | None:
     return (kind, path) if sep and kind in EVENT_DATASETS else None
 
 
-def _job_dt(spec: JobSpec) -> float | None:
-    """The time step given on the command line, else the one recorded in the --graph file."""
-    if spec.dt is not None:
-        return spec.dt
-    if spec.graph:
-        return nirjax.recorded_options(nirjax.read(spec.graph)).get("dt")
-    return None
-
-
-def load_dataset(spec: JobSpec) -> tuple[SpikeDataset, SpikeDataset]:
-    """`(train, test)` for a job."""
+def load_dataset(spec: JobSpec, dt: float | None = None) -> tuple[SpikeDataset, SpikeDataset]:
+    """`(train, test)` for a job, on the time step `dt` (None: the dataset's own; 1e-4 for the
+    generated sets). An HDF5 file is binned into `n_steps` bins over its 1 s, so `dt` must be
+    `1 / n_steps` there (an error says which flag to change otherwise)."""
     if spec.dataset == "digits":
-        return digits(n_steps=spec.n_steps, encoder=spec.encoder, seed=spec.data_seed)
+        return digits(n_steps=spec.n_steps, encoder=spec.encoder, seed=spec.data_seed,
+                      dt=1e-4 if dt is None else dt)
     if spec.dataset == "manifolds":
-        return random_manifolds(n_steps=spec.n_steps, seed=spec.data_seed)
+        return random_manifolds(n_steps=spec.n_steps, seed=spec.data_seed,
+                                dt=1e-4 if dt is None else dt)
     event = _event_kind(spec.dataset)
     if event is not None:
         kind, folder = event
-        dt = _job_dt(spec) or DURATION[kind] / spec.n_steps
         return load_events(
-            kind, folder, dt=dt, n_steps=spec.n_steps, binning=spec.binning,
-            flatten=spec.graph is None, downsample=spec.downsample, max_samples=spec.max_samples,
+            kind, folder, dt=dt or DURATION[kind] / spec.n_steps, n_steps=spec.n_steps,
+            binning=spec.binning, flatten=spec.graph is None, downsample=spec.downsample,
+            max_samples=spec.max_samples,
         )
     path = spec.dataset
     if not os.path.exists(path):
@@ -135,10 +134,26 @@ def load_dataset(spec: JobSpec) -> tuple[SpikeDataset, SpikeDataset]:
         )
     kw = {"n_steps": spec.n_steps, "max_samples": spec.max_samples}
     train = read_spiking_hdf5(path, **kw)
+    if dt is not None and abs(dt - train.dt) > 1e-9 * train.dt:
+        raise UsageError(
+            f"--dataset {path}: --steps {spec.n_steps} bins its {train.dt * spec.n_steps:g} s "
+            f"at dt = {train.dt:g} s, but the model runs at dt = {dt:g} s (--dt or the "
+            f"recorded dt of --graph); pass --steps {round(train.dt * spec.n_steps / dt)} to "
+            f"bin at {dt:g} s, or --dt {train.dt:g}."
+        )
     if spec.test_data:
         test = read_spiking_hdf5(spec.test_data, **kw)
         return train, test
     return train.split(0.2, seed=spec.data_seed)
+
+
+def _model_dt(spec: JobSpec) -> float | None:
+    """The time step the job was told: `--dt`, else the one `--graph` records, else None."""
+    if spec.dt is not None:
+        return spec.dt
+    if spec.graph:
+        return nirjax.recorded_options(nirjax.read(spec.graph)).get("dt")
+    return None
 
 
 def _spiking_nodes(graph: nirjax.Graph) -> list[str]:
@@ -153,16 +168,14 @@ def _build_graph(spec: JobSpec, train: SpikeDataset) -> nirjax.Graph:
             kwargs["dt"] = spec.dt
         src = nirjax.read(spec.graph)
         if spec.dt is None and "dt" not in nirjax.recorded_options(src):
-            kwargs["dt"] = 1e-4
+            kwargs["dt"] = train.dt  # the step the data were binned / encoded with
         return nirjax.from_nir(src, **kwargs)
     if len(train.input_shape) != 1:
         raise ValueError(
             f"dataset {train.name!r}: inputs have per-step shape {train.input_shape}; the built-in "
             "networks take flat inputs. Pass --graph with a network for this shape"
         )
-    dt = spec.dt if spec.dt is not None else 1e-4
-    if _event_kind(spec.dataset) is not None:
-        dt = train.dt  # the events were binned with the graph's dt
+    dt = spec.dt if spec.dt is not None else train.dt
     nir_graph = feedforward_snn(
         train.input_shape[0],
         train.n_classes,
@@ -194,15 +207,33 @@ def train_job(spec: JobSpec, *, log=print) -> dict:
     `model`, `plot`, `test_accuracy`, `wall_seconds`, `steps_per_second`, `traces`)."""
     t0 = time.perf_counter()
     out = spec.out or default_out(spec)
+    check_writable("--out", out, folder=True)
+    for path in (spec.graph, spec.test_data):
+        if path is not None and not os.path.isfile(path):
+            raise FileNotFoundError(f"{path}: no such file")
     os.makedirs(out, exist_ok=True)
+    remove_stale_temporaries(out)  # left by a run of this job that was killed
     log(f"nirjax train: output folder {os.path.abspath(out)}")
-    train, test = load_dataset(spec)
+    train, test = load_dataset(spec, _model_dt(spec))
     if spec.limit is not None:
         train = train.subset(np.arange(min(spec.limit, len(train))))
     val = None
     if spec.val_fraction > 0:
+        if len(train) < 2:
+            raise UsageError(f"--val-fraction {spec.val_fraction}: the training split has "
+                             f"{len(train)} sample(s), too few to split; drop --val-fraction "
+                             "or raise --limit.")
         train, val = train.split(spec.val_fraction, seed=spec.data_seed)
+        if len(train) == 0:
+            raise UsageError(
+                f"--val-fraction {spec.val_fraction}: leaves no training samples of "
+                f"{len(val)} (every class keeps at least one sample for validation); use a "
+                "smaller --val-fraction or a larger --limit."
+            )
     graph = _build_graph(spec, train)
+    if abs(graph.options.dt - train.dt) > 1e-9 * train.dt and spec.dataset not in DATASETS:
+        raise UsageError(f"--graph {spec.graph}: runs at dt = {graph.options.dt:g} s, the data "
+                         f"are binned at {train.dt:g} s; pass --dt {train.dt:g}.")
     loss = spec.loss or default_loss(graph)
     config = TrainConfig(
         epochs=spec.epochs,
@@ -241,8 +272,18 @@ def train_job(spec: JobSpec, *, log=print) -> dict:
     finally:
         for cb in callbacks:
             cb.close()
-    final = result.evaluate(test)
     model_path = os.path.join(out, MODEL)
+    metrics_path = os.path.join(out, METRICS)
+    if result.epochs_run == 0 and os.path.isfile(model_path) and os.path.isfile(metrics_path):
+        done = (f"stopped early after epoch {len(result.history)}" if result.stopped_early
+                else f"all {config.epochs} epochs trained")
+        log(f"nirjax train: {os.path.abspath(out)} holds a finished run ({done}); nothing to "
+            f"train, {MODEL} and {METRICS} are left as they are. Pass --no-resume or another "
+            "--out to train again.")
+        with open(metrics_path) as f:
+            return json.load(f)
+    check_finite_graph("nirjax train", result.graph)
+    final = result.evaluate(test)
     nirjax.write(model_path, result.graph)
     sample = test.inputs[0].astype(np.float32)
     layers = _spiking_nodes(result.graph)

@@ -42,6 +42,7 @@ from ._losses import (
 )
 from ._params import DEFAULT_TRAINABLE, apply_params, init_params, select_trainable
 from ._sharding import placement
+from ._validate import check_config, check_finite_epoch
 
 __all__ = ["TrainConfig", "FitResult", "fit", "evaluate", "predict", "LOSSES", "default_loss"]
 
@@ -100,12 +101,7 @@ class TrainConfig:
             raise ValueError(f"TrainConfig: loss={self.loss!r} is not known; use one of {LOSSES}")
         if self.schedule not in ("cosine", "constant"):
             raise ValueError(f"TrainConfig: schedule={self.schedule!r}; use 'cosine' or 'constant'")
-        for name in ("epochs", "batch_size", "eval_batch_size"):
-            v = getattr(self, name)
-            if not isinstance(v, int) or v < 1:
-                raise ValueError(f"TrainConfig: {name} must be a positive int, received {v!r}")
-        if not self.lr > 0:
-            raise ValueError(f"TrainConfig: lr must be > 0, received {self.lr}")
+        check_config(self)
         object.__setattr__(self, "train", tuple(self.train))
         object.__setattr__(self, "reg_nodes", tuple(self.reg_nodes))
 
@@ -130,6 +126,7 @@ class FitResult:
     - `steps_per_second`: training steps per second over the epochs after the first (which
       includes compilation); over all epochs if only one ran.
     - `stopped_early`: whether early stopping ended the run.
+    - `epochs_run`: the epochs trained by this call (0 when it resumed a finished run).
     """
 
     graph: nirjax.Graph
@@ -139,6 +136,7 @@ class FitResult:
     traces: int
     steps_per_second: float
     stopped_early: bool = False
+    epochs_run: int = 0
     _evaluate: Callable | None = dataclasses.field(default=None, repr=False)
 
     def evaluate(self, data: SpikeDataset | tuple) -> dict:
@@ -203,6 +201,8 @@ def _targets(data: SpikeDataset, config: TrainConfig) -> np.ndarray:
 
 
 def _check_shapes(graph: nirjax.Graph, data: SpikeDataset) -> None:
+    if len(data) == 0:
+        raise ValueError(f"fit: dataset {data.name!r} holds no samples; give it at least one")
     want = tuple(graph.input_shapes()) if not isinstance(graph.input_shapes(), dict) else None
     if want is None:
         raise ValueError("fit: the graph has several Inputs; training needs a single Input node")
@@ -391,7 +391,8 @@ def _load_checkpoint(path: str, template: tuple, fingerprint: dict) -> tuple[tup
         if meta.get("fingerprint") != fingerprint:
             raise ValueError(
                 f"{path}: this checkpoint was written with other settings (config, dataset or "
-                "trainable parameters); use another output folder or resume=False"
+                "trainable parameters); use another output folder, or resume=False (--no-resume "
+                "for nirjax train) to overwrite it"
             )
         try:
             state = eqx.tree_deserialise_leaves(f, template)
@@ -483,7 +484,7 @@ def fit(
     if not trainable:
         raise ValueError(
             f"fit: nothing to train: no node has a parameter in {config.train}; choose "
-            "parameters with TrainConfig(train=...)"
+            "parameters with TrainConfig(train=...) (--train for nirjax train)"
         )
     for n in config.reg_nodes:
         if n not in graph.nodes:
@@ -543,6 +544,7 @@ def fit(
         leave=True,
         unit="step",
     )
+    epochs_run = 0
     try:
         for epoch in range(start_epoch, config.epochs):
             if meta["stopped_early"] or (stop_after is not None and epoch >= stop_after):
@@ -566,6 +568,7 @@ def fit(
                         post["val_acc"] = f"{history[-1]['val_accuracy']:.3f}"
                     bar.set_postfix(post)
             jax.block_until_ready(params)
+            check_finite_epoch(epoch + 1, loss_sum, params)  # before anything is written
             record = {
                 "epoch": epoch + 1,
                 "steps": steps_per_epoch,
@@ -600,6 +603,7 @@ def fit(
             if any([bool(cb(dict(record))) for cb in callbacks]):  # every callback sees it
                 meta["stopped_early"] = True
             meta["epoch"] = epoch + 1
+            epochs_run += 1
             if progress:
                 post = {"epoch": epoch + 1, "loss": f"{record['train_loss']:.4f}"}
                 if classify:
@@ -637,6 +641,7 @@ def fit(
         traces=trainer.traces - traces_before,
         steps_per_second=sps,
         stopped_early=meta["stopped_early"],
+        epochs_run=epochs_run,
         _evaluate=lambda data: trainer.evaluate(
             final, graph, data, _targets(data, config), place
         ),

@@ -124,6 +124,17 @@ def _observables(full: str, node: nir.NIRNodeData, dts: set, dt_hint) -> dict[st
                 f"recording of {full!r}, observable {key!r}: unsupported type "
                 f"{type(value).__name__}; use nir.TimeGriddedData or nir.EventData."
             )
+        x = obs[key]
+        if x.dtype.kind not in "biuf":
+            raise TypeError(f"recording of {full!r}, observable {key!r}: expected numbers, got "
+                            f"dtype {x.dtype}.")
+        if x.dtype.kind == "f" and not np.all(np.isfinite(x)):
+            where = tuple(int(i) for i in np.argwhere(~np.isfinite(x))[0])
+            raise ValueError(
+                f"recording of {full!r}, observable {key!r}: holds non-finite values (first at "
+                f"index {where}, i.e. sample {where[0]}, step {where[1] if len(where) > 1 else 0})"
+                "; remove or repair those samples."
+            )
     return obs
 
 

@@ -9,6 +9,7 @@ import equinox as eqx
 import jax
 
 from .._export import recorded_options
+from .._flags import number
 from .._import import read
 from .._options import Options
 
@@ -24,7 +25,7 @@ def add_parser(subparsers) -> None:
         ),
     )
     p.add_argument("file", help="the .nir graph")
-    p.add_argument("--dt", type=float, default=None,
+    p.add_argument("--dt", type=number(">0", example="1e-4"), default=None,
                    help="time step for building the graph when the file records none "
                         "(only used to build it; the default 1e-4 does not change shapes)")
     p.set_defaults(func=run)

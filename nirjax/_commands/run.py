@@ -5,6 +5,8 @@ IN and OUT are `.npy` arrays of shape `(samples, steps, *shape)`, or NIR data fi
 (`nir.read_data` / `nir.write_data`): a `nir.NIRGraphData` whose nodes are the graph's Input
 (for IN) or Output (for OUT) names, each with one `TimeGriddedData` observable of shape
 `(samples, steps, neurons)` (`"input"` / `"output"`; neurons = the flattened per-step shape).
+A `.npy` input must have exactly the per-step shape of its Input (nothing is reshaped). The dt
+of a NIR data input must be the graph's dt (an error says which to pass otherwise).
 """
 
 from __future__ import annotations
@@ -14,8 +16,9 @@ import os
 
 import numpy as np
 
-from .._atomic import atomic_path
+from .._atomic import atomic_path, remove_stale_temporaries
 from .._cli import UsageError
+from .._flags import check_readable, check_writable, integer, number
 from .._options import Options
 
 
@@ -30,9 +33,10 @@ def add_parser(subparsers) -> None:
                    help=".npy (samples, steps, *shape) or a NIR data file keyed by Input names")
     p.add_argument("--output", required=True,
                    help=".npy (one Output) or a NIR data file (any other extension)")
-    p.add_argument("--dt", type=float, default=None,
+    p.add_argument("--dt", type=number(">0", example="1e-4"), default=None,
                    help="time step in seconds (default: the one the file records)")
-    p.add_argument("--batch-size", type=int, default=32, help="samples per batch (default 32)")
+    p.add_argument("--batch-size", type=integer(">=1"), default=32,
+                   help="samples per batch (default 32)")
     Options.add_arguments(p)
     p.set_defaults(func=run)
 
@@ -45,8 +49,9 @@ def _read_inputs(path: str, graph) -> dict[str, np.ndarray]:
     """The inputs as {Input name: (samples, steps, *shape)}."""
     import nir
 
-    if not os.path.exists(path):
-        raise FileNotFoundError(f"--input {path}: no such file.")
+    check_readable("--input", path)
+    dt = graph.options.dt
+    flat = set()  # inputs read from NIR data files: neurons flattened, as the format has them
     shapes = graph.input_shapes()
     if not isinstance(shapes, dict):
         shapes = {graph.inputs[0]: shapes}
@@ -58,7 +63,7 @@ def _read_inputs(path: str, graph) -> dict[str, np.ndarray]:
             )
         try:
             arrays = {next(iter(shapes)): np.load(path, allow_pickle=False)}
-        except ValueError as e:
+        except (ValueError, OSError, EOFError) as e:
             raise UsageError(f"--input {path}: not a numeric .npy array ({e}).") from None
     else:
         try:
@@ -83,7 +88,16 @@ def _read_inputs(path: str, graph) -> dict[str, np.ndarray]:
                     f"--input {path}: Input {name!r} needs exactly one TimeGriddedData "
                     f"observable, found {sorted(node.observables)}."
                 )
-            arrays[name] = np.asarray(next(iter(grids.values())).data)
+            (key, grid), = grids.items()
+            data_dt = float(np.asarray(grid.dt))
+            if not abs(data_dt - dt) <= 1e-9 * dt:
+                raise UsageError(
+                    f"--input {path}: Input {name!r} observable {key!r} is sampled at dt = "
+                    f"{data_dt:g} s, the graph runs at dt = {dt:g} s; run at the data's step "
+                    f"(--dt {data_dt:g}) or resample the data to {dt:g} s."
+                )
+            arrays[name] = np.asarray(grid.data)
+            flat.add(name)
     samples = {a.shape[0] if a.ndim >= 2 else None for a in arrays.values()}
     out = {}
     for name, x in arrays.items():
@@ -94,12 +108,21 @@ def _read_inputs(path: str, graph) -> dict[str, np.ndarray]:
                 f"shape {x.shape} dtype {x.dtype}."
             )
         if x.shape[2:] != shape:
-            if math.prod(x.shape[2:]) != math.prod(shape):
+            if name not in flat or x.shape[2:] != (math.prod(shape),):
+                want = (f"(samples, steps, {math.prod(shape)}) with the neurons flattened"
+                        if name in flat else f"(samples, steps, {', '.join(map(str, shape))})")
                 raise UsageError(
                     f"--input {path}: Input {name!r} expects per-step shape {shape}, got "
-                    f"{x.shape[2:]} (array shape {x.shape})."
+                    f"{x.shape[2:]} (array shape {x.shape}); expected {want}, nothing is "
+                    "reshaped."
                 )
             x = x.reshape(x.shape[:2] + shape)  # neurons flattened, as in NIR data files
+        if not np.all(np.isfinite(x)):
+            where = tuple(int(i) for i in np.argwhere(~np.isfinite(x))[0])
+            raise UsageError(
+                f"--input {path}: Input {name!r} holds non-finite values (first at sample "
+                f"{where[0]}, step {where[1]}); inputs must be finite."
+            )
         out[name] = x
     if len(samples) != 1 or len({x.shape[1] for x in out.values()}) != 1:
         raise UsageError(f"--input {path}: the inputs disagree in samples or steps.")
@@ -107,9 +130,7 @@ def _read_inputs(path: str, graph) -> dict[str, np.ndarray]:
 
 
 def _atomic(path: str, write) -> None:
-    folder = os.path.dirname(os.path.abspath(path))
-    if not os.path.isdir(folder):
-        raise FileNotFoundError(f"--output {path}: folder {folder} does not exist.")
+    check_writable("--output", path)
     with atomic_path(path, os.path.splitext(path)[1]) as tmp:
         write(tmp)
 
@@ -150,8 +171,8 @@ def run(args) -> int:
     from .._export import recorded_options
     from .._import import read
 
-    if args.batch_size < 1:
-        raise UsageError(f"--batch-size must be >= 1, got {args.batch_size}.")
+    check_writable("--output", args.output)
+    remove_stale_temporaries(args.output)
     nir_graph = read(args.file)
     recorded = recorded_options(nir_graph)
     if args.dt is None and "dt" not in recorded:
@@ -163,6 +184,11 @@ def run(args) -> int:
             jax.config.update("jax_enable_x64", True)
         kwargs["dtype"] = dtype
     graph = from_nir(nir_graph, **kwargs)
+    if _is_npy(args.output) and len(graph.outputs) != 1:
+        raise UsageError(
+            f"--output {args.output}: the graph has outputs {sorted(graph.outputs)}; a .npy "
+            "holds one. Use a NIR data file (e.g. out.h5)."
+        )
     inputs = _read_inputs(args.input, graph)
     n = next(iter(inputs.values())).shape[0]
     dtype = jnp.dtype(graph.dtype)
@@ -184,6 +210,15 @@ def run(args) -> int:
 
     outputs = batched(one_batch, inputs, batch)
     bar.close()
+    for name, y in outputs.items():
+        y = np.asarray(y)
+        if y.dtype.kind == "f" and not np.all(np.isfinite(y)):
+            s, t = (int(i) for i in np.argwhere(~np.isfinite(y))[0][:2])
+            raise UsageError(
+                f"the output {name!r} went non-finite (first at sample {s}, step {t}) although "
+                f"the input is finite: the graph's state overflows; nothing was written to "
+                f"{args.output}. Check the graph's parameters (or use --dt smaller)."
+            )
     _write_outputs(args.output, outputs, graph.options.dt)
     shapes = ", ".join(f"{k} {v.shape}" for k, v in outputs.items())
     print(f"wrote {args.output}: {shapes}")
