@@ -27,6 +27,7 @@ from ._fixed import (
     register_fixed_target as register_fixed_target,
 )
 from ._fixed_loihi import Loihi2 as Loihi2  # registers "loihi2"
+from ._fixed_xylo import Xylo as Xylo  # registers "xylo"
 from ._graph import Graph as Graph, RunResult as RunResult
 from ._import import from_nir as from_nir, read as read
 from ._options import Options as Options
