@@ -102,3 +102,25 @@ def test_xylo_errors():
     fast.nodes["h"].tau_syn = np.full(8, 1.2 * DT)
     with pytest.raises(ValueError, match=r"node 'h' \(CubaLIF\): tau_syn / dt gives dash"):
         _chip(fast)
+
+
+def test_xylo_reads_recorded_quantization():
+    rng = np.random.default_rng(5)
+    g = _graph(rng, recurrent=False)
+    s = 0.01
+    w_in = rng.integers(-128, 128, (8, 4))
+    w_out = rng.integers(-128, 128, (3, 8))
+    # effective weight = W * (Euler gain 1 here) / (1 - 2^-dash_syn) = integer * scale
+    g.nodes["w_in"].weight = w_in * s * (1 - 2.0**-2)
+    g.nodes["w_out"].weight = w_out * s * (1 - 2.0**-1)
+    for k, thr in (("h", 300), ("o", 200)):
+        g.nodes[k].v_threshold = np.full(g.nodes[k].v_threshold.shape, thr * s)
+        g.nodes[k].metadata = {"nirjax.quantization": {"v_threshold": {
+            "scale": s, "bits": 16, "signed": True}}}
+    chip = _chip(g)
+    np.testing.assert_array_equal(np.asarray(chip.nodes["w_in"].weight), w_in)
+    np.testing.assert_array_equal(np.asarray(chip.nodes["w_out"].weight), w_out)
+    assert np.all(np.asarray(chip.nodes["h"].threshold) == 300)
+    g.nodes["w_in"].weight = g.nodes["w_in"].weight + 0.3 * s
+    with pytest.raises(ValueError, match="node 'w_in'.*not an integer multiple"):
+        _chip(g)
