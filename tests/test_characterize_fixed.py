@@ -5,6 +5,7 @@ and latency (made with an independent numpy loop), and a recording it cannot exp
 import json
 
 import numpy as np
+import pytest
 from helpers import conformance
 
 import nirjax
@@ -67,15 +68,28 @@ def test_float_recording_is_unexplained_by_the_integer_model():
     assert "voltage residual" in rep.message
 
 
-def test_cli_platform(tmp_path, capsys):
-    nominal = conformance("lif", "lif_norse.nir")
+def test_cli_platform(tmp_path):
     out = tmp_path / "row.json"
-    code = main(["characterize", nominal, "--dt", str(DT), "--platform", "loihi2", "--recording",
+    code = main(["characterize", conformance("lif", "lif_norse.nir"), "--dt", str(DT),
+                 "--platform", "loihi2", "--recording",
                  conformance("lif", "lif_lava_loihi_fixed.csv"), "--json", str(out)])
     assert code == 0
     row = json.loads(out.read_text())
     assert row["verdict"] == "explained" and row["rms"] == 0.0 and row["latency"] == 1
-    code = main(["characterize", nominal, "--dt", str(DT), "--platform", "loihi2", "--recording",
+
+
+@pytest.mark.slow
+def test_cli_platform_unexplained_exits_3(capsys):
+    code = main(["characterize", conformance("lif", "lif_norse.nir"), "--dt", str(DT),
+                 "--platform", "loihi2", "--recording",
                  conformance("lif", "lif_lava_cpu_float.csv")])
     assert code == 3
     assert "cannot explain" in capsys.readouterr().out
+
+
+def test_cli_platform_refuses_out(tmp_path, capsys):
+    code = main(["characterize", conformance("lif", "lif_norse.nir"), "--dt", str(DT),
+                 "--platform", "loihi2", "--recording",
+                 conformance("lif", "lif_lava_loihi_fixed.csv"), "--out", str(tmp_path / "c.nir")])
+    assert code == 2
+    assert "--out: with --platform" in capsys.readouterr().err
