@@ -3,7 +3,9 @@
     python benchmarks/characterize_platforms.py [--conformance ../shared/conformance]
 
 Writes `benchmarks/results/characterize_platforms.json` (atomically) with one row per platform
-(see `training.Characterization.row`); docs/mismatch.md's platform table comes from it.
+(see `training.Characterization.row`), and for the Loihi recording a second row
+`lava_loihi_fixed+loihi2_fixed_point` from the chip's bit-accurate fixed-point execution
+(`training.characterize_fixed`); docs/mismatch.md's platform table comes from it.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ import time
 import numpy as np
 
 import nirjax
-from training import characterize
+from training import characterize, characterize_fixed
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 OUT = os.path.join(HERE, "results", "characterize_platforms.json")
@@ -51,6 +53,16 @@ def main() -> None:
               f"tau x{row['tau_rel']:.4f} th x{row['threshold_rel']:.4f} "
               f"spikes {'yes' if rep.spikes_reproduced else 'no'} "
               f"rms {100 * row['rms_rel_range']:.3g} % {rep.verdict}")
+        if platform == "lava_loihi_fixed":  # also with the chip's own integer arithmetic
+            t0 = time.perf_counter()
+            _, fixed = characterize_fixed(nominal, "loihi2", inputs=d[:, :1], v=d[:, 1],
+                                          spikes=d[:, 2])
+            frow = fixed.row()
+            frow["seconds"] = time.perf_counter() - t0
+            frow["spike_steps"] = row["spike_steps"]
+            rows[platform + "+loihi2_fixed_point"] = frow
+            print(f"{platform + ' (loihi2 fixed point)':18s} latency {fixed.latency} "
+                  f"constants {fixed.constants} rms {fixed.rms:.3g} {fixed.verdict}")
     result = {"command": "python benchmarks/characterize_platforms.py", "nominal": "lif_norse.nir",
               "platforms": rows}
     with nirjax.atomic_path(args.out) as tmp:

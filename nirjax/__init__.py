@@ -20,6 +20,14 @@ from ._export import (
     to_nir as to_nir,
     write as write,
 )
+from ._fixed import (
+    FIXED_TARGETS as FIXED_TARGETS,
+    FixedTarget as FixedTarget,
+    fixed_point as fixed_point,
+    register_fixed_target as register_fixed_target,
+)
+from ._fixed_loihi import Loihi2 as Loihi2  # registers "loihi2"
+from ._fixed_xylo import Xylo as Xylo  # registers "xylo"
 from ._graph import Graph as Graph, RunResult as RunResult
 from ._import import from_nir as from_nir, read as read
 from ._options import Options as Options

@@ -7,6 +7,10 @@ Depends on nirjax; nirjax never imports it.
 from ._batches import batches as batches
 from ._callbacks import StopWhen as StopWhen, TensorBoard as TensorBoard
 from ._characterize import Characterization as Characterization, characterize as characterize
+from ._characterize_fixed import (
+    FixedCharacterization as FixedCharacterization,
+    characterize_fixed as characterize_fixed,
+)
 from ._characterize_structure import Structure as Structure, structured_graph as structured_graph
 from ._datasets import (
     SpikeDataset as SpikeDataset,

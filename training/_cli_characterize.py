@@ -17,6 +17,7 @@ from nirjax import UsageError
 from nirjax.cli import check_readable, check_writable, number, remove_stale_temporaries
 
 from ._characterize import characterize
+from ._characterize_fixed import run_fixed
 from ._mismatch_targets import as_graph
 
 UNEXPLAINED = 3
@@ -41,6 +42,9 @@ def add_parser(subparsers) -> None:
                    "(parts: latency, spike_latency, input_mode, reset, discretization, probe)")
     p.add_argument("--tolerance", type=number(">0", "<1", example="0.01"), default=0.01,
                    help="RMS residual relative to the range still accepted (default 0.01)")
+    p.add_argument("--platform", default=None, choices=sorted(nirjax.FIXED_TARGETS),
+                   help="explain the recording with this chip's bit-accurate fixed-point "
+                   "execution (integer constants, pipeline latency) instead of a float fit")
     p.add_argument("--out", default=None, help="write the calibrated graph here (.nir)")
     p.add_argument("--json", default=None, help="write the table row here (.json)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
@@ -91,6 +95,8 @@ def run(args) -> int:
     if node not in spiking:
         raise UsageError(f"--columns: node {node!r} is not a spiking neuron of the graph "
                          f"({spiking}).")
+    if args.platform is not None:
+        return run_fixed(args, graph, data[:, inputs], data[:, volts], data[:, outs], node)
     calibrated, report = characterize(
         graph, inputs=data[:, inputs], v=data[:, volts], spikes=data[:, outs], node=node,
         structure=args.structure, tolerance=args.tolerance, progress=not args.quiet,
