@@ -13,7 +13,7 @@ import importlib
 import sys
 from importlib.metadata import entry_points
 
-BUILTIN = ("info", "run", "compare")
+BUILTIN = ("info", "run", "compare", "check")
 
 
 class UsageError(Exception):
