@@ -103,8 +103,8 @@ def _shared_scale(view: GraphView, node: str) -> tuple[float | None, str]:
 def field_format(field: str, source: str, name: str | None = None) -> Rule:
     """Every `field` array is exactly representable in `target.formats[field]`: an integer in
     the format's range times a scale the chip realizes, recorded in the node's
-    `nirjax.quantization` metadata (a field already holding integers in range needs no record
-    when a scale of 1 is allowed)."""
+    `nirjax.quantization` metadata (no record is needed for a fixed-scale format, which uses
+    its unit, nor for integers in range when a scale of 1 is allowed)."""
     name = name or f"{field}_format"
 
     @_rule(name, f"{field} values are integers of the chip's format times a recorded scale",
@@ -130,8 +130,8 @@ def field_format(field: str, source: str, name: str | None = None) -> Rule:
             else:
                 s = _record_scale(view, k, field)
                 if s is None:
-                    s = 1.0
-                    if not fmt.scale_allowed(1.0):
+                    s = fmt.unit if fmt.scale == "fixed" else 1.0
+                    if not fmt.scale_allowed(s):
                         yield Violation(name, k, field, fmt.describe(),
                                         f"no {QUANTIZATION_KEY} record for {field!r}",
                                         "quantize the graph with nirjax.targets.quantize or "
