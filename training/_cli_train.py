@@ -154,6 +154,13 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
         "--no-resume", action="store_true", help="ignore a checkpoint in the output folder"
     )
     p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    p.add_argument(
+        "--target",
+        choices=("xylo", "speck", "loihi2", "brainscales2", "spinnaker2"),
+        default=None,
+        help="quantization-aware training for a chip; model.nir is then chip-exact "
+        "(see docs/targets/)",
+    )
     p.set_defaults(func=run)
     return p
 
@@ -188,6 +195,7 @@ def run(args: argparse.Namespace) -> int:
         progress=not args.no_progress,
         resume=not args.no_resume,
         limit=args.limit,
+        target=args.target,
     )
     train_job(spec)
     return 0

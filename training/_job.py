@@ -29,6 +29,7 @@ from ._datasets import SpikeDataset, digits, random_manifolds, read_spiking_hdf5
 from ._loop import METRICS, TrainConfig, default_loss, fit, write_json
 from ._models import feedforward_snn
 from ._plot import plot_training
+from ._quant import target_network, target_options, target_trainable
 
 __all__ = ["JobSpec", "train_job", "load_dataset", "DATASETS"]
 
@@ -58,6 +59,11 @@ class JobSpec:
     - `out`: output folder (default `runs/train-<dataset>-<time>`).
     - `limit`: train on the first `limit` training samples only (smoke tests).
     - `max_samples`: read only the first samples of an HDF5 file.
+    - `target`: a chip (`xylo`, `speck`, `loihi2`, `brainscales2`, `spinnaker2`):
+      quantization-aware training of a network built to the chip's rules
+      (`training.target_network`, which replaces `neuron` / `readout`); `model.nir` is then the
+      chip-exact graph, checked with `nirjax.check`. The manifolds set gets at most the chip's
+      number of input channels.
     """
 
     dataset: str = "digits"
@@ -84,6 +90,7 @@ class JobSpec:
     resume: bool = True
     max_samples: int | None = None
     limit: int | None = None
+    target: str | None = None
 
 
 def load_dataset(spec: JobSpec) -> tuple[SpikeDataset, SpikeDataset]:
@@ -91,7 +98,9 @@ def load_dataset(spec: JobSpec) -> tuple[SpikeDataset, SpikeDataset]:
     if spec.dataset == "digits":
         return digits(n_steps=spec.n_steps, encoder=spec.encoder, seed=spec.data_seed)
     if spec.dataset == "manifolds":
-        return random_manifolds(n_steps=spec.n_steps, seed=spec.data_seed)
+        limit = nirjax.targets.get_target(spec.target).max_inputs if spec.target else None
+        kw = {"n_inputs": min(32, limit)} if limit else {}
+        return random_manifolds(n_steps=spec.n_steps, seed=spec.data_seed, **kw)
     path = spec.dataset
     if not os.path.exists(path):
         raise FileNotFoundError(
@@ -126,6 +135,11 @@ def _build_graph(spec: JobSpec, train: SpikeDataset) -> nirjax.Graph:
             "networks take flat inputs. Pass --graph with a network for this shape"
         )
     dt = spec.dt if spec.dt is not None else 1e-4
+    if spec.target:
+        nir_graph = target_network(spec.target, train.input_shape[0], train.n_classes,
+                                   hidden=spec.hidden, dt=dt, seed=spec.seed)
+        return nirjax.from_nir(nir_graph, dt=dt, surrogate=spec.surrogate,
+                               **target_options(spec.target))
     nir_graph = feedforward_snn(
         train.input_shape[0],
         train.n_classes,
@@ -171,7 +185,7 @@ def train_job(spec: JobSpec, *, log=print) -> dict:
         lr=spec.lr,
         seed=spec.seed,
         loss=loss,
-        train=tuple(spec.train),
+        train=target_trainable(spec.target) if spec.target else tuple(spec.train),
         patience=spec.patience,
     )
     log(
@@ -189,10 +203,18 @@ def train_job(spec: JobSpec, *, log=print) -> dict:
         progress=spec.progress,
         test=test,
         extra_metrics=summary_base,
+        target=spec.target,
     )
     final = result.evaluate(test)
     model_path = os.path.join(out, MODEL)
-    nirjax.write(model_path, result.graph)
+    nirjax.write(model_path, result.quantized if spec.target else result.graph)
+    chip = {}
+    if spec.target:
+        violations = nirjax.check(model_path, spec.target)
+        chip = {"target": spec.target, "violations": [str(v) for v in violations]}
+        log(f"nirjax train: {model_path} on {spec.target}: "
+            + (f"{len(violations)} violation(s), first: {violations[0]}" if violations
+               else "passes nirjax check"))
     sample = test.inputs[0].astype(np.float32)
     layers = _spiking_nodes(result.graph)
     record = eqx.filter_jit(lambda g, x: g.run(x, record=tuple(layers)).record)
@@ -220,6 +242,7 @@ def train_job(spec: JobSpec, *, log=print) -> dict:
         "wall_seconds": wall,
         "model": os.path.abspath(model_path),
         "plot": os.path.abspath(plot_path),
+        **chip,
     }
     write_json(os.path.join(out, METRICS), summary)
     acc = final.get("accuracy")

@@ -40,6 +40,7 @@ from ._losses import (
     van_rossum_distance,
 )
 from ._params import DEFAULT_TRAINABLE, apply_params, init_params, select_trainable
+from ._quant import fake_quantize, structural_violations
 
 __all__ = ["TrainConfig", "FitResult", "fit", "evaluate", "predict", "LOSSES", "default_loss"]
 
@@ -126,6 +127,9 @@ class FitResult:
     - `steps_per_second`: training steps per second over the epochs after the first (which
       includes compilation); over all epochs if only one ran.
     - `stopped_early`: whether early stopping ended the run.
+    - `quantized`: with `fit(..., target=...)`, the trained graph as a `nir.NIRGraph` with
+      every stored parameter on the chip's grid and the quantization in its metadata (write it
+      with `nirjax.write`); `graph` is then that graph imported again.
     """
 
     graph: nirjax.Graph
@@ -136,6 +140,7 @@ class FitResult:
     steps_per_second: float
     stopped_early: bool = False
     _evaluate: Callable | None = dataclasses.field(default=None, repr=False)
+    quantized: Any = None  # fit(target=...): the nir.NIRGraph on the chip's grid (training._quant)
 
     def evaluate(self, data: SpikeDataset) -> dict:
         """Loss and accuracy of the trained graph on `data`, with the run's compiled
@@ -247,8 +252,9 @@ def _optimizer(config: TrainConfig, steps_per_epoch: int) -> optax.GradientTrans
 class _Trainer:
     """Holds the compiled step and evaluation functions of one run."""
 
-    def __init__(self, config: TrainConfig, dt: float, steps_per_epoch: int):
+    def __init__(self, config: TrainConfig, dt: float, steps_per_epoch: int, target=None):
         self.config = config
+        quant = (lambda g: fake_quantize(g, target)) if target is not None else (lambda g: g)
         self.loss_fn = _sample_loss(config, dt)
         self.correct_fn = _sample_correct(config)
         self.optimizer = _optimizer(config, steps_per_epoch)
@@ -256,7 +262,7 @@ class _Trainer:
         reg = tuple(config.reg_nodes)
 
         def batch_terms(params, base, x, y):
-            g = apply_params(base, params)
+            g = quant(apply_params(base, params))
             out, rec = jax.vmap(lambda xi: _forward(g, xi, reg))(x)
             losses = jax.vmap(self.loss_fn)(out, y)
             total = jnp.mean(losses)
@@ -288,7 +294,7 @@ class _Trainer:
             return params, opt_state, loss, acc
 
         def eval_batch(params, base, x, y):
-            g = apply_params(base, params)
+            g = quant(apply_params(base, params))
             out, _ = jax.vmap(lambda xi: _forward(g, xi, ()))(x)
             losses = jax.vmap(self.loss_fn)(out, y)
             if self.correct_fn is not None:
@@ -317,15 +323,15 @@ class _Trainer:
 _TRAINERS: dict = {}
 
 
-def _trainer(config: TrainConfig, dt: float, steps_per_epoch: int) -> _Trainer:
+def _trainer(config: TrainConfig, dt: float, steps_per_epoch: int, target=None) -> _Trainer:
     """The compiled functions depend only on the config, dt and the schedule length (the graph
     is an argument), so runs with the same settings share them: fitting the same graph object
     again does not recompile."""
-    key = (config, float(dt), int(steps_per_epoch))
+    key = (config, float(dt), int(steps_per_epoch), target)
     if key not in _TRAINERS:
         if len(_TRAINERS) >= 8:
             _TRAINERS.pop(next(iter(_TRAINERS)))
-        _TRAINERS[key] = _Trainer(config, dt, steps_per_epoch)
+        _TRAINERS[key] = _Trainer(config, dt, steps_per_epoch, target)
     return _TRAINERS[key]
 
 
@@ -422,6 +428,7 @@ def fit(
     test: SpikeDataset | None = None,
     stop_after: int | None = None,
     extra_metrics: Mapping[str, Any] | None = None,
+    target: Any = None,
 ) -> FitResult:
     """Train `graph` on `train`; evaluate on `val` after every epoch.
 
@@ -441,11 +448,26 @@ def fit(
     - `stop_after`: stop (as if interrupted) after this many epochs in total, leaving the
       checkpoint to resume from (for tests and time-boxed runs).
     - `extra_metrics`: more entries for `metrics.json`.
+    - `target`: a chip (`"xylo"`, `"speck"`, `"loihi2"`, `"brainscales2"`, `"spinnaker2"` or a
+      `nirjax.targets.Target`): quantization-aware training. The forward pass uses the chip's
+      quantized weights, biases and thresholds with straight-through gradients (see
+      `training._quant`); the graph must already meet the chip's other rules (build it with
+      `training.target_network`), else a ValueError lists them. The result's `quantized` is
+      the exported chip-exact graph.
 
     **Returns:** a `FitResult`.
     """
     from tqdm.auto import tqdm
 
+    if target is not None:
+        target = nirjax.targets.get_target(target)
+        broken = structural_violations(graph, target)
+        if broken:
+            raise ValueError(
+                f"fit(target={target.name!r}): the graph breaks {len(broken)} rule(s) of "
+                f"{target.name} that training cannot fix, first: {broken[0]}; build the network "
+                "with training.target_network"
+            )
     _check_shapes(graph, train)
     for extra in (val, test):
         if extra is not None:
@@ -470,7 +492,7 @@ def fit(
     n = len(train)
     bs = min(config.batch_size, n)
     steps_per_epoch = n // bs
-    trainer = _trainer(config, dt, steps_per_epoch)
+    trainer = _trainer(config, dt, steps_per_epoch, target)
     traces_before = trainer.traces
 
     params = init_params(graph, trainable)
@@ -597,8 +619,13 @@ def fit(
     secs = sum(h["train_seconds"] for h in timed)
     sps = steps / secs if secs > 0 else float("nan")
     final = best_params if val is not None else params
+    trained, quantized = apply_params(graph, final), None
+    if target is not None:
+        quantized = nirjax.targets.quantize(trained, target)
+        trained = nirjax.from_nir(quantized, dtype=jnp.dtype(graph.dtype))
     return FitResult(
-        graph=apply_params(graph, final),
+        graph=trained,
+        quantized=quantized,
         params=final,
         history=history,
         best_epoch=meta["best_epoch"],

@@ -186,7 +186,7 @@ class Rule:
             raise ValueError(f"Rule {self.name!r}: every rule cites its source (file:line)")
 
 
-@dataclasses.dataclass(frozen=True)
+@dataclasses.dataclass(frozen=True, eq=False)  # compared and hashed by identity
 class Target:
     """A chip profile.
 
