@@ -26,10 +26,10 @@ def _rng():
     return np.random.default_rng(0)
 
 
-def _cuba(n, tau_syn=4 * DT, tau_mem=8 * DT):
+def _cuba(n, tau_syn=4 * DT, tau_mem=8 * DT, impulse=True):
     return nir.CubaLIF(tau_syn=full(n, tau_syn), tau_mem=full(n, tau_mem),
                        r=full(n, tau_mem / DT), v_leak=full(n, 0), v_threshold=full(n, 1),
-                       v_reset=full(n, 0), w_in=full(n, tau_syn / DT))
+                       v_reset=full(n, 0), w_in=full(n, tau_syn if impulse else tau_syn / DT))
 
 
 def _lif(n, tau=10 * DT):
@@ -59,7 +59,7 @@ def clean(target: str) -> nir.NIRGraph:
     if target == "xylo":
         g = _chain(16, [("fc1", nir.Linear(weight=w(20, 16))), ("lif1", _cuba(20)),
                         ("fc2", nir.Linear(weight=w(4, 20))), ("lif2", _cuba(4))],
-                   {"nirjax_dt": DT, "nirjax_reset": "subtract"})
+                   {"nirjax_dt": DT, "nirjax_reset": "subtract", "nirjax_input_mode": "impulse"})
     elif target == "loihi2":
         g = _chain(4, [("fc1", nir.Linear(weight=w(10, 4))), ("lif1", _lif(10)),
                        ("fc2", nir.Linear(weight=w(3, 10))), ("lif2", _lif(3))],
@@ -67,7 +67,7 @@ def clean(target: str) -> nir.NIRGraph:
     elif target == "brainscales2":
         cli = nir.CubaLI(tau_syn=full(3, 5e-3), tau_mem=full(3, 1e-2), r=full(3, 1),
                          v_leak=full(3, 0), w_in=full(3, 1))
-        g = _chain(4, [("fc1", nir.Linear(weight=w(10, 4))), ("lif1", _cuba(10)),
+        g = _chain(4, [("fc1", nir.Linear(weight=w(10, 4))), ("lif1", _cuba(10, impulse=False)),
                        ("fc2", nir.Linear(weight=w(3, 10))), ("li2", cli)], {"nirjax_dt": DT})
     elif target == "spinnaker2":
         g = _chain(4, [("fc1", nir.Affine(weight=w(10, 4), bias=full(10, 0.1))),
@@ -193,7 +193,7 @@ def _s2_conv_cuba(g):
     g.nodes["conv"] = nir.Conv2d(input_shape=(4, 4), weight=np.zeros((1, 1, 3, 3), F32),
                                  stride=1, padding=1, dilation=1, groups=1,
                                  bias=np.zeros(1, F32))
-    g.nodes["cuba"] = _cuba(16)
+    g.nodes["cuba"] = _cuba(16, impulse=False)
     g.edges.append(("conv", "cuba"))
 
 

@@ -93,12 +93,14 @@ def fake_quantize(graph: nirjax.Graph, target: str | Target) -> nirjax.Graph:
 
 
 def target_options(target: str | Target) -> dict:
-    """The `nirjax.from_nir` options that give the chip's dynamics (its reset; IF inputs as
-    impulses on Speck, whose neurons add each input event to v)."""
+    """The `nirjax.from_nir` options that give the chip's dynamics: its reset and
+    `target.options` (Xylo: Rockpool's LIFTorch reading, several spikes per step at `>=`,
+    input events as impulses); IF inputs as impulses on Speck, whose neurons add each input
+    event to v."""
     target = get_target(target)
-    options = {"reset": target.reset}
+    options = {"reset": target.reset, **target.options}
     if "IF" in target.neurons and len(target.neurons) == 1:
-        options["input_mode"] = "impulse"
+        options.setdefault("input_mode", "impulse")
     return options
 
 
@@ -118,7 +120,8 @@ def target_network(target: str | Target, n_inputs: int, n_outputs: int, *,
       (trained on spike counts);
     - time constants the chip realizes exactly: on Xylo (decay by bit shift) `tau_mem = 8 dt`,
       `tau_syn = 4 dt` (dash 3 and 2); elsewhere `tau_mem = 10 dt`, `tau_syn = 5 dt`; input
-      gains 1 (`r = tau_mem / dt`, `w_in = tau_syn / dt`), `v_leak = v_reset = 0`,
+      gains 1 (`r = tau_mem / dt`, `w_in = tau_syn / dt`, or `w_in = tau_syn` when the target
+      reads inputs as impulses), `v_leak = v_reset = 0`,
       `v_threshold = 1`;
     - weights uniform in `+-gain / sqrt(fan_in)` (times `dt / tau_syn` for CubaLIF, as
       `feedforward_snn`).
@@ -127,6 +130,8 @@ def target_network(target: str | Target, n_inputs: int, n_outputs: int, *,
     kind = target.neurons[0]
     tau_mem, tau_syn = ((8 * dt, 4 * dt) if target.decay == "shift" else (10 * dt, 5 * dt))
     rng = np.random.default_rng(seed)
+    impulse = target_options(target).get("input_mode") == "impulse"
+    w_in = tau_syn if impulse else tau_syn / dt  # input gain 1 under either reading
     full = lambda n, v: np.full((n,), v, np.float32)  # noqa: E731
 
     def neuron(n):
@@ -137,7 +142,7 @@ def target_network(target: str | Target, n_inputs: int, n_outputs: int, *,
             return nir.CubaLIF(tau_syn=full(n, tau_syn), tau_mem=full(n, tau_mem),
                                r=full(n, tau_mem / dt), v_leak=full(n, 0.0),
                                v_threshold=full(n, 1.0), v_reset=full(n, 0.0),
-                               w_in=full(n, tau_syn / dt))
+                               w_in=full(n, w_in))
         if kind == "IF":
             return nir.IF(r=full(n, 1.0), v_threshold=full(n, 1.0), v_reset=full(n, 0.0))
         raise NotImplementedError(f"target_network: no builder for {kind!r} neurons")

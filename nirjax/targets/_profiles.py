@@ -28,6 +28,8 @@ XYLO = Target(
     decay="shift",
     bias=False,
     max_inputs=16,
+    options={"input_mode": "impulse", "spikes_per_step": "multi",
+             "threshold_comparison": "greater_equal"},
     rules=(
         R.node_types((nir.Input, nir.Output, nir.Linear, nir.Affine, nir.CubaLIF),
                      _RP + "xylo_graph_modules.py:25-72 (Xylo2Neurons: tau_mem, tau_syn, dt "

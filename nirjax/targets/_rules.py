@@ -327,24 +327,26 @@ def decay_12bit(source: str, name: str = "decay_12bit") -> Rule:
 
 
 def unit_input_gain(source: str, name: str = "unit_input_gain") -> Rule:
-    """The chip adds its input to the state unscaled: `r dt / tau = 1` for LIF,
-    `w_in dt / tau_syn = 1` and `r dt / tau_mem = 1` for CubaLIF, and for IF `r = 1`
-    (`input_mode="impulse"`) or `r dt = 1` (`"current"`)."""
+    """The chip adds its input to the state unscaled. Under `input_mode="current"`: `r dt / tau
+    = 1` (LIF), `w_in dt / tau_syn = 1` (CubaLIF), `r dt = 1` (IF); under `"impulse"`:
+    `r / tau = 1`, `w_in / tau_syn = 1`, `r = 1`; and for CubaLIF `r dt / tau_mem = 1` (the
+    current feeds v continuously)."""
 
     @_rule(name, "inputs enter the state with gain 1 (fold any gain into the weights)",
            source)
     def check(view: GraphView, target: Target) -> Iterator[Violation]:
         for k in view.neurons:
             n, dt = view.nodes[k], view.dt
+            impulse = view.options[k].get("input_mode") == "impulse"
+            step = 1.0 if impulse else dt
             if isinstance(n, nir.IF):
-                impulse = view.options[k].get("input_mode") == "impulse"
-                gains = {"r": np.asarray(n.r) * (1.0 if impulse or dt is None else dt)}
+                gains = {"r": np.asarray(n.r) * (1.0 if step is None else step)}
             elif dt is None:
                 continue
             elif isinstance(n, (nir.LIF, nir.LI)):
-                gains = {"r": np.asarray(n.r) * dt / np.asarray(n.tau)}
+                gains = {"r": np.asarray(n.r) * step / np.asarray(n.tau)}
             elif isinstance(n, (nir.CubaLIF, nir.CubaLI)):
-                gains = {"w_in": np.asarray(n.w_in) * dt / np.asarray(n.tau_syn),
+                gains = {"w_in": np.asarray(n.w_in) * step / np.asarray(n.tau_syn),
                          "r": np.asarray(n.r) * dt / np.asarray(n.tau_mem)}
             else:
                 continue

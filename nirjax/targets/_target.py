@@ -203,6 +203,8 @@ class Target:
       `"loihi12"` (12-bit `dv = int(dt/tau 4095)`), `"analog"`, or None.
     - `bias`: whether the weights may carry biases.
     - `max_inputs`: the most input channels (None: no limit in the profile).
+    - `options`: further nirjax dynamics options the chip's float model runs (e.g. Xylo's
+      Rockpool neurons: several spikes per step at `>=`, input as impulses).
     """
 
     name: str
@@ -214,6 +216,7 @@ class Target:
     decay: str | None = None
     bias: bool = True
     max_inputs: int | None = None
+    options: Mapping[str, Any] = dataclasses.field(default_factory=dict)
 
     def __post_init__(self):
         names = [r.name for r in self.rules]
@@ -222,6 +225,7 @@ class Target:
             raise ValueError(f"Target {self.name!r}: rule names must be unique, repeated: {dup}")
         object.__setattr__(self, "rules", tuple(self.rules))
         object.__setattr__(self, "formats", dict(self.formats))
+        object.__setattr__(self, "options", dict(self.options))
 
     def rule(self, name: str) -> Rule:
         for r in self.rules:
