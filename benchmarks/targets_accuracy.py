@@ -17,7 +17,9 @@ runs). Reported per case:
   its `.nir` file;
 - `qat_violations`: `nirjax.check` of that file (0 means it fits the chip);
 - `fixed_point_accuracy`: the QAT graph through `nirjax.fixed_point(graph, target)` if that
-  public name exists (else the reason it was not measured).
+  public name exists (else the reason it was not measured);
+- Xylo only, `rockpool_mapper`: the QAT file through `nirjax.interop.to_xylo` (Rockpool's
+  `from_nir`, design-rule check and Xylo mapper) and the ranges of the integer specification.
 """
 
 from __future__ import annotations
@@ -62,6 +64,18 @@ def _fixed_point_accuracy(path: str, target: str, test) -> tuple[float | None, s
         return None, f"nirjax.fixed_point failed: {type(e).__name__}: {e}"
 
 
+def _rockpool_mapper(path: str) -> dict:
+    try:
+        import nirjax.interop
+
+        spec = nirjax.interop.to_xylo(path)
+    except Exception as e:  # noqa: BLE001 - record why the mapper refused it
+        return {"passed": False, "error": f"{type(e).__name__}: {e}"}
+    keys = ("weights_in", "weights_rec", "weights_out", "threshold", "threshold_out",
+            "dash_mem", "dash_syn", "dash_mem_out", "dash_syn_out")
+    return {"passed": True, **{k: [int(spec[k].min()), int(spec[k].max())] for k in keys}}
+
+
 def run_case(name: str, out_dir: str) -> dict:
     target, dataset, epochs, lr = CASES[name]
     train, test = _data(target, dataset)
@@ -82,6 +96,7 @@ def run_case(name: str, out_dir: str) -> dict:
     ptq = nirjax.from_nir(nirjax.targets.quantize(flt.graph, target))
     fixed, why = _fixed_point_accuracy(path, target, test)
     acc = lambda g: float(training.evaluate(g, test, loss="counts")["accuracy"])  # noqa: E731
+    extra = {"rockpool_mapper": _rockpool_mapper(path)} if target == "xylo" else {}
     return {
         "target": target,
         "dataset": dataset,
@@ -100,6 +115,7 @@ def run_case(name: str, out_dir: str) -> dict:
         "fixed_point_note": why,
         "float_train_seconds": t_float,
         "qat_train_seconds": t_qat,
+        **extra,
     }
 
 
