@@ -117,3 +117,13 @@ def test_xylo_export_of_an_unquantized_graph_is_refused():
     g = nirjax.to_nir(_graph("xylo", n_in=16, n_out=4, hidden=(4,)))
     with pytest.raises(ValueError, match="quantize the graph with nirjax.targets.quantize"):
         nirjax.interop.to_xylo(g)
+
+
+def test_a_float_checkpoint_does_not_resume_as_quantization_aware(tmp_path):
+    train, _ = training.digits(n_steps=4)
+    train = train.subset(np.arange(32))
+    g = _graph("loihi2", hidden=(4,))
+    cfg = training.TrainConfig(epochs=2, batch_size=16, loss="counts", train=("weight",))
+    training.fit(g, train, config=cfg, progress=False, out_dir=tmp_path, stop_after=1)
+    with pytest.raises(ValueError, match="written with other settings"):
+        training.fit(g, train, config=cfg, progress=False, out_dir=tmp_path, target="loihi2")

@@ -507,6 +507,8 @@ def fit(
         "stopped_early": False,
         "fingerprint": _fingerprint(config, train, trainable),
     }
+    if target is not None:  # a float checkpoint must not resume as quantization-aware
+        meta["fingerprint"]["target"] = target.name
     ckpt = os.path.join(os.fspath(out_dir), CHECKPOINT) if out_dir is not None else None
     if ckpt and resume:
         legacy = os.path.join(os.fspath(out_dir), "checkpoint.npz")

@@ -11,7 +11,7 @@ import nir
 import numpy as np
 
 from ._target import QUANTIZATION_KEY, NumberFormat, Rule, Target, Violation, on_grid
-from ._view import NEURONS, SPIKING, WEIGHTS, GraphView
+from ._view import SPIKING, WEIGHTS, GraphView
 
 __all__ = [
     "node_types", "max_channels", "max_neurons", "field_format", "no_bias", "one_dt",
@@ -514,5 +514,3 @@ def not_after(node: type, before: type, source: str, name: str | None = None) ->
                                     f"use another neuron model after {p}")
     return check
 
-
-_ = NEURONS  # re-exported for profiles
