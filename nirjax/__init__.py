@@ -70,6 +70,9 @@ from .primitives import (
 
 __version__ = "0.1.0"
 
+from . import targets as targets
+from .targets import check as check
+
 _LAZY = {  # continuous time and the fidelity report: diffrax is imported on first use
     "simulate_continuous": "_continuous", "run_method": "_continuous",
     "ContinuousResult": "_continuous", "compare": "_compare", "FidelityReport": "_compare",

@@ -14,7 +14,7 @@ import os
 import sys
 from importlib.metadata import entry_points
 
-BUILTIN = ("info", "run", "compare")
+BUILTIN = ("info", "run", "compare", "check")
 
 
 class UsageError(Exception):

@@ -80,6 +80,7 @@ _BASE = {
     "run": ["run", "g.nir", "--input", "in.npy", "--output", "out.npy"],
     "compare": ["compare", "g.nir", "--input", "in.npy"],
     "info": ["info", "g.nir"],
+    "check": ["check", "g.nir", "--target", "xylo"],
     "fit": ["fit", "g.nir", "rec.h5", "--out", "fitted.nir"],
     "characterize": ["characterize", "g.nir", "--recording", "rec.csv"],
     "train": ["train"],
@@ -103,6 +104,8 @@ _BAD_FLAGS = [
     ("compare", "--atol", v, "> 0") for v in ("0", "-1", "nan")
 ] + [
     ("info", "--dt", v, "> 0") for v in ("-1", "0", "nan")
+] + [
+    ("check", "--dt", v, "> 0") for v in ("-1", "0", "nan")
 ] + [
     ("fit", "--lr", v, "> 0") for v in ("nan", "0", "-1", "inf")
 ] + [

@@ -84,3 +84,9 @@ from ._params import (
     select_trainable as select_trainable,
 )
 from ._plot import plot_training as plot_training
+from ._quant import (
+    fake_quantize as fake_quantize,
+    target_network as target_network,
+    target_options as target_options,
+    target_trainable as target_trainable,
+)

@@ -185,6 +185,13 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
         "--no-resume", action="store_true", help="ignore a checkpoint in the output folder"
     )
     p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    p.add_argument(
+        "--target",
+        choices=("xylo", "speck", "loihi2", "brainscales2", "spinnaker2"),
+        default=None,
+        help="quantization-aware training for a chip; model.nir is then chip-exact "
+        "(see docs/targets/)",
+    )
     p.set_defaults(func=run)
     return p
 
@@ -246,6 +253,7 @@ def run(args: argparse.Namespace) -> int:
         downsample=args.downsample,
         devices=args.devices,
         tensorboard=args.tensorboard,
+        target=args.target,
     )
     train_job(spec)
     return 0

@@ -33,6 +33,7 @@ from ._events import DURATION, EVENT_DATASETS, load_events
 from ._loop import METRICS, TrainConfig, default_loss, fit, write_json
 from ._models import feedforward_snn
 from ._plot import plot_training
+from ._quant import target_network, target_options, target_trainable
 from ._validate import check_finite_graph
 
 __all__ = ["JobSpec", "train_job", "load_dataset", "DATASETS"]
@@ -70,6 +71,11 @@ class JobSpec:
     - `max_samples`: read only the first samples of an HDF5 file or event dataset.
     - `devices`: train data-parallel over this many devices (`fit(devices=...)`).
     - `tensorboard`: also log every epoch's numbers to TensorBoard event files in this folder.
+    - `target`: a chip (`xylo`, `speck`, `loihi2`, `brainscales2`, `spinnaker2`):
+      quantization-aware training of a network built to the chip's rules
+      (`training.target_network`, which replaces `neuron` / `readout`); `model.nir` is then the
+      chip-exact graph, checked with `nirjax.check`. The manifolds set gets at most the chip's
+      number of input channels.
     """
 
     dataset: str = "digits"
@@ -100,6 +106,7 @@ class JobSpec:
     downsample: int = 1
     devices: int | None = None
     tensorboard: str | None = None
+    target: str | None = None
 
 
 def _event_kind(dataset: str) -> tuple[str, str] | None:
@@ -115,8 +122,10 @@ def load_dataset(spec: JobSpec, dt: float | None = None) -> tuple[SpikeDataset, 
         return digits(n_steps=spec.n_steps, encoder=spec.encoder, seed=spec.data_seed,
                       dt=1e-4 if dt is None else dt)
     if spec.dataset == "manifolds":
+        limit = nirjax.targets.get_target(spec.target).max_inputs if spec.target else None
+        kw = {"n_inputs": min(32, limit)} if limit else {}
         return random_manifolds(n_steps=spec.n_steps, seed=spec.data_seed,
-                                dt=1e-4 if dt is None else dt)
+                                dt=1e-4 if dt is None else dt, **kw)
     event = _event_kind(spec.dataset)
     if event is not None:
         kind, folder = event
@@ -176,6 +185,11 @@ def _build_graph(spec: JobSpec, train: SpikeDataset) -> nirjax.Graph:
             "networks take flat inputs. Pass --graph with a network for this shape"
         )
     dt = spec.dt if spec.dt is not None else train.dt
+    if spec.target:
+        nir_graph = target_network(spec.target, train.input_shape[0], train.n_classes,
+                                   hidden=spec.hidden, dt=dt, seed=spec.seed)
+        return nirjax.from_nir(nir_graph, dt=dt, surrogate=spec.surrogate,
+                               **target_options(spec.target))
     nir_graph = feedforward_snn(
         train.input_shape[0],
         train.n_classes,
@@ -241,7 +255,7 @@ def train_job(spec: JobSpec, *, log=print) -> dict:
         lr=spec.lr,
         seed=spec.seed,
         loss=loss,
-        train=tuple(spec.train),
+        train=target_trainable(spec.target) if spec.target else tuple(spec.train),
         patience=spec.patience,
     )
     log(
@@ -268,6 +282,7 @@ def train_job(spec: JobSpec, *, log=print) -> dict:
             extra_metrics=summary_base,
             devices=spec.devices,
             callbacks=callbacks,
+            target=spec.target,
         )
     finally:
         for cb in callbacks:
@@ -284,7 +299,14 @@ def train_job(spec: JobSpec, *, log=print) -> dict:
             return json.load(f)
     check_finite_graph("nirjax train", result.graph)
     final = result.evaluate(test)
-    nirjax.write(model_path, result.graph)
+    nirjax.write(model_path, result.quantized if spec.target else result.graph)
+    chip = {}
+    if spec.target:
+        violations = nirjax.check(model_path, spec.target)
+        chip = {"target": spec.target, "violations": [str(v) for v in violations]}
+        log(f"nirjax train: {model_path} on {spec.target}: "
+            + (f"{len(violations)} violation(s), first: {violations[0]}" if violations
+               else "passes nirjax check"))
     sample = test.inputs[0].astype(np.float32)
     layers = _spiking_nodes(result.graph)
     record = eqx.filter_jit(lambda g, x: g.run(x, record=tuple(layers)).record)
@@ -317,6 +339,7 @@ def train_job(spec: JobSpec, *, log=print) -> dict:
         "wall_seconds": wall,
         "model": os.path.abspath(model_path),
         "plot": os.path.abspath(plot_path),
+        **chip,
     }
     write_json(os.path.join(out, METRICS), summary)
     acc = final.get("accuracy")

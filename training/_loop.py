@@ -41,6 +41,7 @@ from ._losses import (
     van_rossum_distance,
 )
 from ._params import DEFAULT_TRAINABLE, apply_params, init_params, select_trainable
+from ._quant import fake_quantize, structural_violations
 from ._sharding import placement
 from ._validate import check_config, check_finite_epoch
 
@@ -127,6 +128,9 @@ class FitResult:
       includes compilation); over all epochs if only one ran.
     - `stopped_early`: whether early stopping ended the run.
     - `epochs_run`: the epochs trained by this call (0 when it resumed a finished run).
+    - `quantized`: with `fit(..., target=...)`, the trained graph as a `nir.NIRGraph` with
+      every stored parameter on the chip's grid and the quantization in its metadata (write it
+      with `nirjax.write`); `graph` is then that graph imported again.
     """
 
     graph: nirjax.Graph
@@ -138,6 +142,7 @@ class FitResult:
     stopped_early: bool = False
     epochs_run: int = 0
     _evaluate: Callable | None = dataclasses.field(default=None, repr=False)
+    quantized: Any = None  # fit(target=...): the nir.NIRGraph on the chip's grid (training._quant)
 
     def evaluate(self, data: SpikeDataset | tuple) -> dict:
         """Loss and accuracy of the trained graph on `data` (a `SpikeDataset` or `(x, y)`),
@@ -252,8 +257,9 @@ def _optimizer(config: TrainConfig, steps_per_epoch: int) -> optax.GradientTrans
 class _Trainer:
     """Holds the compiled step and evaluation functions of one run."""
 
-    def __init__(self, config: TrainConfig, dt: float, steps_per_epoch: int):
+    def __init__(self, config: TrainConfig, dt: float, steps_per_epoch: int, target=None):
         self.config = config
+        quant = (lambda g: fake_quantize(g, target)) if target is not None else (lambda g: g)
         self.loss_fn = _sample_loss(config, dt)
         self.correct_fn = _sample_correct(config)
         self.optimizer = _optimizer(config, steps_per_epoch)
@@ -261,7 +267,7 @@ class _Trainer:
         reg = tuple(config.reg_nodes)
 
         def batch_terms(params, base, x, y):
-            g = apply_params(base, params)
+            g = quant(apply_params(base, params))
             out, rec = jax.vmap(lambda xi: _forward(g, xi, reg))(x)
             losses = jax.vmap(self.loss_fn)(out, y)
             total = jnp.mean(losses)
@@ -292,7 +298,7 @@ class _Trainer:
             return params, opt_state, loss, acc
 
         def eval_batch(params, base, x, y):
-            g = apply_params(base, params)
+            g = quant(apply_params(base, params))
             out, _ = jax.vmap(lambda xi: _forward(g, xi, ()))(x)
             losses = jax.vmap(self.loss_fn)(out, y)
             if self.correct_fn is not None:
@@ -328,15 +334,15 @@ class _Trainer:
 _TRAINERS: dict = {}
 
 
-def _trainer(config: TrainConfig, dt: float, steps_per_epoch: int) -> _Trainer:
+def _trainer(config: TrainConfig, dt: float, steps_per_epoch: int, target=None) -> _Trainer:
     """The compiled functions depend only on the config, dt and the schedule length (the graph
     is an argument), so runs with the same settings share them: fitting the same graph object
     again does not recompile."""
-    key = (config, float(dt), int(steps_per_epoch))
+    key = (config, float(dt), int(steps_per_epoch), target)
     if key not in _TRAINERS:
         if len(_TRAINERS) >= 8:
             _TRAINERS.pop(next(iter(_TRAINERS)))
-        _TRAINERS[key] = _Trainer(config, dt, steps_per_epoch)
+        _TRAINERS[key] = _Trainer(config, dt, steps_per_epoch, target)
     return _TRAINERS[key]
 
 
@@ -437,6 +443,7 @@ def fit(
     devices: int | Sequence[jax.Device] | None = None,
     callbacks: Sequence[Callable[[dict], bool | None]] = (),
     prefetch: int = 2,
+    target: Any = None,
 ) -> FitResult:
     """Train `graph` on `train`; evaluate on `val` after every epoch.
 
@@ -464,6 +471,12 @@ def fit(
       stops the run (`training.TensorBoard`, `training.StopWhen`).
     - `prefetch`: batches prepared ahead by a background thread (`training.batches`); the
       training split stays on the host, one batch at a time goes to the device(s).
+    - `target`: a chip (`"xylo"`, `"speck"`, `"loihi2"`, `"brainscales2"`, `"spinnaker2"` or a
+      `nirjax.targets.Target`): quantization-aware training. The forward pass uses the chip's
+      quantized weights, biases and thresholds with straight-through gradients (see
+      `training._quant`); the graph must already meet the chip's other rules (build it with
+      `training.target_network`), else a ValueError lists them. The result's `quantized` is
+      the exported chip-exact graph.
 
     **Returns:** a `FitResult`.
     """
@@ -474,6 +487,15 @@ def fit(
     test = None if test is None else as_dataset(test, graph, "test")
     if config.loss is None:
         config = dataclasses.replace(config, loss=default_loss(graph))
+    if target is not None:
+        target = nirjax.targets.get_target(target)
+        broken = structural_violations(graph, target)
+        if broken:
+            raise ValueError(
+                f"fit(target={target.name!r}): the graph breaks {len(broken)} rule(s) of "
+                f"{target.name} that training cannot fix, first: {broken[0]}; build the network "
+                "with training.target_network"
+            )
     _check_shapes(graph, train)
     for extra in (val, test):
         if extra is not None:
@@ -498,7 +520,7 @@ def fit(
     n = len(train)
     bs = min(config.batch_size, n)
     steps_per_epoch = n // bs
-    trainer = _trainer(config, dt, steps_per_epoch)
+    trainer = _trainer(config, dt, steps_per_epoch, target)
     place = placement(devices, bs)
     traces_before = trainer.traces
 
@@ -514,6 +536,8 @@ def fit(
         "stopped_early": False,
         "fingerprint": _fingerprint(config, train, trainable),
     }
+    if target is not None:  # a float checkpoint must not resume as quantization-aware
+        meta["fingerprint"]["target"] = target.name
     ckpt = os.path.join(os.fspath(out_dir), CHECKPOINT) if out_dir is not None else None
     if ckpt and resume:
         legacy = os.path.join(os.fspath(out_dir), "checkpoint.npz")
@@ -633,8 +657,13 @@ def fit(
     secs = sum(h["train_seconds"] for h in timed)
     sps = steps / secs if secs > 0 else float("nan")
     final = best_params if val is not None else params
+    trained, quantized = apply_params(graph, final), None
+    if target is not None:
+        quantized = nirjax.targets.quantize(trained, target)
+        trained = nirjax.from_nir(quantized, dtype=jnp.dtype(graph.dtype))
     return FitResult(
-        graph=apply_params(graph, final),
+        graph=trained,
+        quantized=quantized,
         params=final,
         history=history,
         best_epoch=meta["best_epoch"],

@@ -69,3 +69,4 @@ from ._spyx import (
     spyx_options as spyx_options,
     to_spyx as to_spyx,
 )
+from ._xylo import to_xylo as to_xylo, xylo_mapper_module as xylo_mapper_module
