@@ -694,7 +694,8 @@ def _checkpoint_summary(results: list[dict], n: int) -> tuple[str, dict]:
 
 
 def _machine() -> dict:
-    info = {"platform": platform.platform(), "python": platform.python_version(),
+    info = {"command": "python " + " ".join(sys.argv),
+            "platform": platform.platform(), "python": platform.python_version(),
             "cpu_count": os.cpu_count(), "when_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ",
                                                                  time.gmtime())}
     try:
