@@ -21,8 +21,15 @@ gradients equal plain autodiff's for every neuron, discretization and option, up
 in which float sums are taken (tested in `tests/test_gradients.py`).
 
 Inside a cycle (a recurrent layer) the graph scans all members together, so the neuron's step
-gets the same rule one step at a time (`step_vjp`): it keeps the start state and the input,
-recomputes the step in reverse, and leaves the parameter sums to autodiff's scan.
+gets the same rule one step at a time (`step_vjp`, a `jax.checkpoint` of the step): it keeps
+the start state and the input, recomputes the step in reverse, and leaves the parameter sums to
+autodiff's scan.
+
+Forward-mode differentiation (`jax.jvp`, `jax.jacfwd`) of a `custom_vjp` is impossible, so where
+the inputs carry a forward-mode tangent (`forward_mode`) the sequence runs as the plain scan;
+the per-step form supports both modes. Inside an outer `lax.scan` (e.g.
+`with_execution(checkpoint=k)`) the tangent cannot be seen: forward mode there needs
+`gradient="autodiff"`.
 """
 
 from __future__ import annotations
@@ -148,10 +155,12 @@ _sequence.defvjp(_sequence_fwd, _sequence_bwd)
 
 
 def step_vjp(neuron, state: dict, x: jax.Array):
-    """One `neuron.advance` step (coefficients included) with the reverse pass recomputed from
-    the start state and the input: what a neuron inside a cycle runs."""
+    """One `neuron.advance` step (coefficients included) whose reverse pass recomputes the step
+    from its start state and input: what a neuron inside a cycle runs. Written with
+    `jax.checkpoint` (nothing saved but the inputs), so forward-mode differentiation works too,
+    also inside the cycle's scan."""
     dyn, static = _split(neuron)
-    return _step(static, dyn, state, x)
+    return jax.checkpoint(functools.partial(_advance, static), prevent_cse=False)(dyn, state, x)
 
 
 def _advance(static, dyn, state, x):
@@ -159,18 +168,16 @@ def _advance(static, dyn, state, x):
     return neuron.advance(neuron.prepare(), state, x)
 
 
-@functools.partial(jax.custom_vjp, nondiff_argnums=(0,))
-def _step(static, dyn, state, x):
-    return _advance(static, dyn, state, x)
+def forward_mode(*trees) -> bool:
+    """Whether any array in `trees` carries a forward-mode (`jax.jvp`, `jax.jacfwd`) tangent,
+    looking through `vmap` and `jit` tracers. A `custom_vjp` cannot be differentiated forward,
+    so there the plain scan runs (forward mode has no reverse pass to replace)."""
 
+    def carries(a) -> bool:
+        while isinstance(a, jax.core.Tracer):
+            if type(a).__name__ == "JVPTracer":
+                return True
+            a = getattr(a, "val", getattr(a, "primal", None))
+        return False
 
-def _step_fwd(static, dyn, state, x):
-    return _advance(static, dyn, state, x), (dyn, state, x)
-
-
-def _step_bwd(static, residuals, cts):
-    _, pull = jax.vjp(functools.partial(_advance, static), *residuals)
-    return pull(cts)
-
-
-_step.defvjp(_step_fwd, _step_bwd)
+    return any(carries(a) for a in jax.tree.leaves(trees))

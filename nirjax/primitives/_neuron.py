@@ -241,7 +241,9 @@ class Neuron(Primitive):
             states = self._associative(c, state, xs)
             ys = states[self.output_var]
             return jax.tree.map(lambda a: a[-1], states), ys, (states if record else None)
-        if self._custom_gradient(c) and not record:
+        if self._custom_gradient(c) and not record and not _reverse.forward_mode(
+            self, state, xs
+        ):
             unroll = 1 if execution is None else execution.unroll
             state, ys = _reverse.sequence_vjp(self, state, xs, unroll)
             return state, ys, None
