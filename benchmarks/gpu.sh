@@ -99,7 +99,7 @@ for m in ("torch", "flax", "spyx", "snntorch", "norse"):
         print(m, "unavailable:", type(e).__name__, e)
 EOF
 
-CORE=("${DEV[@]}" --impls matmul nirjax --precision highest --precision tensorfloat32 --bf16 --runs 5
+CORE=("${DEV[@]}" --impls matmul nirjax --autodiff --precision highest --precision tensorfloat32 --bf16 --runs 5
       --timeout 240)
 "$PY" benchmarks/lif_layer.py "${CORE[@]}" --sizes "$BIG" --budget "$(left)" \
     --out "$OUTDIR/lif_layer_gpu_16384.json"

@@ -60,6 +60,11 @@ BETA = 1.0 - DT / TAU  # 0.95: the Euler decay of v per step
 INPUT_RATE = 0.1  # Bernoulli rate of the input spikes
 WEIGHT_SCALE = 1.5  # weights ~ N(0, (scale / sqrt(N))^2): a few percent of neurons fire per step
 
+TAU_SYN = 10 * DT
+ALPHA = 1.0 - DT / TAU_SYN  # 0.9: the Euler decay of the synaptic current (CubaLIF)
+REC_SCALE = 0.5  # recurrent weights ~ N(0, (scale / sqrt(N))^2)
+
+LAYERS = ("lif", "cubalif", "rlif")
 IMPLS = ("matmul", "jax", "nirjax", "spyx", "snntorch", "norse")
 PEERS = ("spyx", "snntorch", "norse")
 MODES = ("fwd", "fwdbwd")
@@ -81,6 +86,14 @@ def _data(n: int, seed: int = 0):
     w = (rng.standard_normal((n, n)) * (WEIGHT_SCALE / np.sqrt(n))).astype(np.float32)
     b = np.zeros((n,), np.float32)
     return x, w, b
+
+
+def _recurrent_weight(n: int, seed: int = 2):
+    """The recurrent weight (N_out, N_in) of the `rlif` layer, numpy float32."""
+    import numpy as np
+
+    rng = np.random.default_rng(seed)
+    return (rng.standard_normal((n, n)) * (REC_SCALE / np.sqrt(n))).astype(np.float32)
 
 
 def _median_times(call, runs: int) -> list[float]:
@@ -147,35 +160,34 @@ def _time_jax(fn, args, case, jax) -> dict:
             **_jax_memory(inner, jax), "_out": out}
 
 
-def _nirjax_graph(n, w, b, execution):
+def _nirjax_graph(n, w, b, execution, layer="lif", gradient=None):
     import nir
     import numpy as np
 
     import nirjax
 
-    tau = np.full((n,), TAU, np.float32)
-    nir_graph = nir.NIRGraph(
-        nodes={
-            "input": nir.Input(input_type={"input": np.array([n])}),
-            "affine": nir.Affine(weight=w, bias=b),
-            "lif": nir.LIF(
-                tau=tau,
-                r=tau / DT,
-                v_leak=np.zeros((n,), np.float32),
-                v_threshold=np.ones((n,), np.float32),
-                v_reset=np.zeros((n,), np.float32),
-            ),
-            "output": nir.Output(output_type={"output": np.array([n])}),
-        },
-        edges=[("input", "affine"), ("affine", "lif"), ("lif", "output")],
-    )
-    graph = nirjax.from_nir(nir_graph, dt=DT)
+    full = lambda v: np.full((n,), v, np.float32)  # noqa: E731
+    if layer == "cubalif":  # I <- 0.9 I + x, v <- 0.95 v + I under Euler
+        neuron = nir.CubaLIF(tau_syn=full(TAU_SYN), tau_mem=full(TAU), r=full(TAU / DT),
+                             v_leak=full(0.0), v_threshold=full(1.0), v_reset=full(0.0),
+                             w_in=full(TAU_SYN / DT))
+    else:
+        neuron = nir.LIF(tau=full(TAU), r=full(TAU / DT), v_leak=full(0.0),
+                         v_threshold=full(1.0), v_reset=full(0.0))
+    nodes = {
+        "input": nir.Input(input_type={"input": np.array([n])}),
+        "affine": nir.Affine(weight=w, bias=b),
+        "lif": neuron,
+        "output": nir.Output(output_type={"output": np.array([n])}),
+    }
+    edges = [("input", "affine"), ("affine", "lif"), ("lif", "output")]
+    if layer == "rlif":  # the previous step's spikes through W_rec, summed with W x + b
+        nodes["w_rec"] = nir.Linear(weight=_recurrent_weight(n))
+        edges += [("lif", "w_rec"), ("w_rec", "lif")]
+    graph = nirjax.from_nir(nir.NIRGraph(nodes=nodes, edges=edges), dt=DT)
+    if gradient:
+        graph = graph.with_options(gradient=gradient)
     if execution:
-        if not hasattr(graph, "with_execution"):
-            raise NotImplementedError(
-                "this nirjax has no Graph.with_execution yet; the execution options "
-                f"{execution} cannot be measured."
-            )
         graph = graph.with_execution(**execution)
     return graph
 
@@ -224,7 +236,8 @@ def case_nirjax(case, x, w, b):
     import equinox as eqx
     import jax.numpy as jnp
 
-    graph = _nirjax_graph(x.shape[-1], w, b, case.get("execution"))
+    graph = _nirjax_graph(x.shape[-1], w, b, case.get("execution"), case.get("layer", "lif"),
+                          case.get("gradient"))
     xs = jnp.asarray(x)
     # nirjax.simulate (batch chunks, sharding, progress bar) runs on the host around a jitted
     # core, so it is not what is timed here: jax.vmap(graph) is the same computation.
@@ -261,18 +274,34 @@ def case_jax(case, x, w, b):
         (u,), (du,) = primals, tangents
         return spike(u), du / (1.0 + 25.0 * jnp.abs(u)) ** 2  # SuperSpike, scale 25
 
-    def forward(params, xt):  # xt: (T, B, N), time-major
-        w, b = params
-        current = jnp.einsum("tbi,oi->tbo", xt, w) + b
+    layer = case.get("layer", "lif")
 
-        def step(v, i):
+    def forward(params, xt):  # xt: (T, B, N), time-major
+        w, b, w_rec = params
+        current = jnp.einsum("tbi,oi->tbo", xt, w) + b
+        zero = jnp.zeros(current.shape[1:], current.dtype)
+
+        def lif(v, i):
             v = BETA * v + i
             z = spike(v - 1.0)
             return v * (1.0 - z), z
 
-        return jax.lax.scan(step, jnp.zeros(current.shape[1:], current.dtype), current)[1]
+        def cubalif(carry, i):
+            syn, v = carry
+            syn = ALPHA * syn + i
+            v, z = lif(v, syn)
+            return (syn, v), z
 
-    params = (jnp.asarray(w), jnp.asarray(b))
+        def rlif(carry, i):
+            v, z = carry
+            v, z = lif(v, i + z @ w_rec.T)
+            return (v, z), z
+
+        step, init = {"lif": (lif, zero), "cubalif": (cubalif, (zero, zero)),
+                      "rlif": (rlif, (zero, zero))}[layer]
+        return jax.lax.scan(step, init, current)[1]
+
+    params = (jnp.asarray(w), jnp.asarray(b), jnp.asarray(_recurrent_weight(x.shape[-1])))
     xt = jnp.asarray(x.transpose(1, 0, 2))
     if case["mode"] == "fwd":
         fn = jax.jit(forward)
@@ -293,12 +322,16 @@ def case_spyx(case, x, w, b):
 
     n = x.shape[-1]
     rngs = nnx.Rngs(0)
-    model = snn.Sequential(
-        nnx.Linear(n, n, rngs=rngs),
-        snn.LIF((n,), beta=BETA, threshold=1.0, rngs=rngs),
-    )
+    layer = case.get("layer", "lif")
+    neuron = {"lif": lambda: snn.LIF((n,), beta=BETA, threshold=1.0, rngs=rngs),
+              "cubalif": lambda: snn.CuBaLIF((n,), alpha=ALPHA, beta=BETA, threshold=1.0,
+                                             rngs=rngs),
+              "rlif": lambda: snn.RLIF((n,), beta=BETA, threshold=1.0, rngs=rngs)}[layer]()
+    model = snn.Sequential(nnx.Linear(n, n, rngs=rngs), neuron)
     model.layers[0].kernel[...] = jnp.asarray(w.T)  # nnx.Linear computes x @ kernel
     model.layers[0].bias[...] = jnp.asarray(b)
+    if layer == "rlif":  # RLIF computes spikes @ recurrent_w
+        model.layers[1].recurrent_w[...] = jnp.asarray(_recurrent_weight(n).T)
     graphdef, params, rest = nnx.split(model, nnx.Param, ...)
     xs = jnp.asarray(x.transpose(1, 0, 2))  # Spyx is time-major: (T, B, N)
 
@@ -387,6 +420,20 @@ def case_snntorch(case, x, w, b):
     with torch.no_grad():
         fc.weight.copy_(torch.as_tensor(w))
         fc.bias.copy_(torch.as_tensor(b))
+    layer = case.get("layer", "lif")
+    if layer == "cubalif":
+        syn = snntorch.Synaptic(alpha=ALPHA, beta=BETA, threshold=1.0,
+                                reset_mechanism="zero").to(dev)
+        return _torch_run(case, x, fc, lambda cur, s: (lambda z, a, m: (z, (a, m)))(
+            *syn(cur, *s)), syn.reset_mem, torch, dev)
+    if layer == "rlif":
+        rl = snntorch.RLeaky(beta=BETA, linear_features=n, threshold=1.0,
+                             reset_mechanism="zero").to(dev)
+        with torch.no_grad():
+            rl.recurrent.weight.copy_(torch.as_tensor(_recurrent_weight(n)))
+            rl.recurrent.bias.zero_()
+        return _torch_run(case, x, fc, lambda cur, s: (lambda z, m: (z, (z, m)))(
+            *rl(cur, *s)), rl.reset_mem, torch, dev)
     lif = snntorch.Leaky(beta=BETA, threshold=1.0, reset_mechanism="zero").to(dev)
     return _torch_run(case, x, fc, lambda cur, mem: lif(cur, mem), lif.reset_mem, torch, dev)
 
@@ -403,11 +450,37 @@ def case_norse(case, x, w, b):
     with torch.no_grad():
         fc.weight.copy_(torch.as_tensor(w) * r)
         fc.bias.copy_(torch.as_tensor(b) * r)
+    layer = case.get("layer", "lif")
+    if layer == "cubalif":
+        # LIFCell: v <- v + dt/tau_mem (v_leak - v + i), i <- i - dt/tau_syn i + input (the
+        # old i drives v); nirjax's CubaLIF (r = tau_mem/dt, w_in = tau_syn/dt) adds x to I,
+        # so Norse's input is r (W x + b).
+        p = norse.LIFParameters(
+            tau_syn_inv=torch.as_tensor(1.0 / TAU_SYN), tau_mem_inv=torch.as_tensor(1.0 / TAU),
+            v_leak=torch.as_tensor(0.0), v_th=torch.as_tensor(1.0),
+            v_reset=torch.as_tensor(0.0))
+        cell = norse.LIFCell(p, dt=DT).to(dev)
+        return _torch_run(case, x, fc, lambda cur, s: cell(cur, s), lambda: None, torch, dev)
     p = norse.LIFBoxParameters(
         tau_mem_inv=torch.as_tensor(1.0 / TAU), v_leak=torch.as_tensor(0.0),
         v_th=torch.as_tensor(1.0), v_reset=torch.as_tensor(0.0),
     )
     cell = norse.LIFBoxCell(p, dt=DT).to(dev)
+    if layer == "rlif":
+        # Norse has no recurrent box cell: LIFBoxCell with the previous step's spikes through
+        # an explicit nn.Linear (scaled by r like the input weights).
+        rec = torch.nn.Linear(n, n, bias=False).to(dev)
+        with torch.no_grad():
+            rec.weight.copy_(torch.as_tensor(_recurrent_weight(n)) * r)
+        params_rec = list(rec.parameters())
+        fc.register_parameter("w_rec", params_rec[0])  # so its gradient is cleared each call
+
+        def rstep(cur, s):
+            z_prev, cs = s if s is not None else (torch.zeros_like(cur), None)
+            z, cs = cell(cur + rec(z_prev), cs)
+            return z, (z, cs)
+
+        return _torch_run(case, x, fc, rstep, lambda: None, torch, dev)
     return _torch_run(case, x, fc, lambda cur, s: cell(cur, s), lambda: None, torch, dev)
 
 
@@ -512,6 +585,24 @@ def _fmt_ratio(r):
 
 
 def summarise(results: list[dict]) -> tuple[str, dict]:
+    """One table per layer (the matmul bound, the input matmul alone, is shared), and the
+    ratios as a dict by layer."""
+    layers = list(dict.fromkeys(r.get("layer", "lif") for r in results if r["impl"] != "matmul"))
+    bound = [r for r in results if r["impl"] == "matmul"]
+    tables, ratios = [], {}
+    for layer in layers or ["lif"]:
+        rows = bound + [r for r in results
+                        if r["impl"] != "matmul" and r.get("layer", "lif") == layer]
+        table, ratios[layer] = _summarise_layer(rows)
+        tables.append(f"[{LAYER_TITLES[layer]}]\n{table}")
+    return "\n".join(tables), ratios
+
+
+LAYER_TITLES = {"lif": "Linear + LIF", "cubalif": "Linear + CubaLIF",
+                "rlif": "Linear + recurrent LIF (W_rec inside the scan)"}
+
+
+def _summarise_layer(results: list[dict]) -> tuple[str, dict]:
     """The table of medians and ratios, and the ratios as a dict."""
     by = {}
     for r in results:
@@ -536,7 +627,8 @@ def summarise(results: list[dict]) -> tuple[str, dict]:
             impl, _, rest = label.partition(" ")
             # Compare like with like: "nirjax bf16" with "matmul bf16", "snntorch [highest]" with
             # "nirjax [highest]".
-            mm_label = " ".join(filter(None, ["matmul", rest]))
+            rest_mm = "" if rest == "autodiff" else rest  # nirjax autodiff: the same bound
+            mm_label = " ".join(filter(None, ["matmul", rest_mm]))
             nj_label = " ".join(filter(None, ["nirjax", rest]))
             f, fb = med(label, "fwd"), med(label, "fwdbwd")
             comp = [r.get("compile_s") for r in rows if r and r.get("compile_s") is not None]
@@ -602,7 +694,8 @@ def _checkpoint_summary(results: list[dict], n: int) -> tuple[str, dict]:
 
 
 def _machine() -> dict:
-    info = {"platform": platform.platform(), "python": platform.python_version(),
+    info = {"command": "python " + " ".join(sys.argv),
+            "platform": platform.platform(), "python": platform.python_version(),
             "cpu_count": os.cpu_count(), "when_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ",
                                                                  time.gmtime())}
     try:
@@ -628,6 +721,17 @@ def main(argv=None) -> int:
     ap.add_argument("--sizes", type=int, nargs="+", help="N values (default: 512 1024 2048 on "
                     "CPU, 4096 16384 on GPU)")
     ap.add_argument("--impls", nargs="+", choices=IMPLS, default=list(IMPLS))
+    ap.add_argument("--layers", nargs="+", choices=LAYERS, default=["lif"],
+                    help="lif: Linear + LIF (default); cubalif: Linear + CubaLIF; rlif: Linear + "
+                    "LIF with a recurrent Linear (a cycle). The matmul bound is the input "
+                    "matmul alone for all three")
+    ap.add_argument("--full", action="store_true",
+                    help="the table of the README: lif at N = 256 512 1024 2048 (every impl, "
+                    "forward and forward+backward, plus nirjax under gradient='autodiff'), "
+                    "cubalif and rlif at N = 1024 2048 (forward+backward)")
+    ap.add_argument("--autodiff", action="store_true",
+                    help="also time nirjax with with_options(gradient='autodiff') (plain "
+                    "autodiff of the neuron scans) beside the default derived reverse pass")
     ap.add_argument("--modes", nargs="+", choices=MODES, default=list(MODES))
     ap.add_argument("--runs", type=int, help="timed runs per case (default 7 for N <= 1024, "
                     "5 above; at least 3)")
@@ -686,19 +790,32 @@ def main(argv=None) -> int:
         print(f"skipping {impl}: {why} (pip install -e '.[bench]')", file=sys.stderr)
 
     cases = []
+    plan = [(layer, sizes, args.modes, args.impls) for layer in args.layers]
+    if args.full:
+        big = [n for n in (1024, 2048) if not args.sizes or n in args.sizes]
+        plan = [("lif", args.sizes or [256, 512, 1024, 2048], args.modes, args.impls),
+                ("cubalif", big, ["fwdbwd"], args.impls),
+                ("rlif", big, ["fwdbwd"], args.impls)]
+        args.autodiff = True
+    for layer, layer_sizes, modes, impls in plan:
+        for n in layer_sizes:
+            runs = max(3, args.runs or (7 if n <= 1024 else 5))
+            for prec in precisions:
+                suffix = f" [{prec}]" if prec else ""
+                for impl in impls:
+                    if impl in missing or (impl == "matmul" and layer != plan[0][0]):
+                        continue
+                    for mode in modes:
+                        base = {"impl": impl, "n": n, "mode": mode, "device": device,
+                                "runs": runs, "precision": prec, "layer": layer}
+                        if impl == "nirjax":
+                            base.update(execution=args.execution)
+                        cases.append({**base, "label": impl + suffix})
+                        if impl == "nirjax" and args.autodiff and mode == "fwdbwd":
+                            cases.append({**base, "gradient": "autodiff",
+                                          "label": "nirjax autodiff" + suffix})
     for n in sizes:
         runs = max(3, args.runs or (7 if n <= 1024 else 5))
-        for prec in precisions:
-            suffix = f" [{prec}]" if prec else ""
-            for impl in args.impls:
-                if impl in missing:
-                    continue
-                for mode in args.modes:
-                    base = {"impl": impl, "n": n, "mode": mode, "device": device, "runs": runs,
-                            "precision": prec}
-                    if impl == "nirjax":
-                        base.update(execution=args.execution)
-                    cases.append({**base, "label": impl + suffix})
         if args.bf16:  # bf16 operands, fp32 accumulation: independent of --precision
             for mode in args.modes:
                 cases.append({"impl": "matmul", "n": n, "mode": mode, "device": device,

@@ -268,7 +268,8 @@ def main(argv=None) -> int:
     t0 = time.perf_counter()
     x, y = make_data(samples)
     gen_s = time.perf_counter() - t0
-    doc = {"benchmark": "shd_epoch", "samples": samples, "steps": STEPS, "channels": CHANNELS,
+    doc = {"benchmark": "shd_epoch", "command": "python " + " ".join(sys.argv),
+           "samples": samples, "steps": STEPS, "channels": CHANNELS,
            "hidden": HIDDEN, "classes": CLASSES, "batch": BATCH, "data_gen_s": gen_s,
            "device": str(jax.devices()[0]), "threads": args.threads,
            "loadavg_start": os.getloadavg(),

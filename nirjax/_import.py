@@ -127,8 +127,8 @@ def from_nir(
     - `src`: a `nir.NIRGraph`, or the path of a .nir file.
     - `**options`: the dynamics options, by the names of `nirjax.Options`: `dt` (the time step
       in seconds; required unless the graph records one), `discretization`, `reset`,
-      `input_mode`, `cuba_order`, `surrogate`, `detach_reset`, `delay_rounding`. An option
-      given here (not None) applies to every node and overrides what the file records; unset
+      `input_mode`, `cuba_order`, `surrogate`, `detach_reset`, `gradient`, `delay_rounding`. An
+      option given here (not None) applies to every node and overrides what the file records; unset
       ones take the value recorded on the node, else on its enclosing graphs, else the default.
     - `node_options`: per-node overrides, `{"node name": {"reset": "subtract", ...}}` (a nested
       node is `"sub/node"`); they override everything else for that node.

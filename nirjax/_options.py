@@ -59,6 +59,11 @@ class Options:
       first and v with the new I) or `"voltage_first"` (all from the old state).
     - `surrogate`: the surrogate gradient of the spike (`nirjax.Surrogate` or a family name).
     - `detach_reset`: if True, no gradient flows through the reset (often more stable training).
+    - `gradient`: how the reverse pass of a neuron's scan is computed. `"custom"` (default): the
+      rule of `nirjax._reverse`, derived from the neuron's own step (keeps only the state at
+      the start of each step, recomputes spike and surrogate in reverse, sums the parameter
+      gradients once per sequence); `"autodiff"`: plain autodiff of the scan (for checking).
+      Both give the same gradients up to float rounding; the forward pass is identical.
     - `delay_rounding`: if True, a Delay that is not a whole number of steps is rounded to the
       nearest step; if False (default) that is an error.
     """
@@ -86,6 +91,8 @@ class Options:
     surrogate: Surrogate = _option(kind="surrogate", default_factory=Surrogate,
                                    help="surrogate gradient family (affects gradients only)")
     detach_reset: bool = _option(False, kind="bool", help="no gradient through the reset")
+    gradient: str = _option("custom", kind="choice", choices=("custom", "autodiff"),
+                            help="reverse pass of neuron scans: derived rule or plain autodiff")
     delay_rounding: bool = _option(False, kind="bool",
                                    help="round delays to whole steps instead of refusing")
 

@@ -40,6 +40,7 @@ import nir
 import numpy as np
 from jaxtyping import Array, Float
 
+from .. import _reverse
 from .._discretization import jacobian
 from .._execution import scan
 from .._options import Options
@@ -220,7 +221,16 @@ class Neuron(Primitive):
             return self._reset_by(self.spikes(state), self.integrate(coeffs, state, x))
         return self.fire(self.integrate(coeffs, state, x))
 
+    def _custom_gradient(self, coeffs: Any = None) -> bool:
+        """Whether the derived reverse pass (`nirjax._reverse`) runs: `options.gradient ==
+        "custom"` and every array of the neuron and its coefficients is floating point."""
+        return self.options.gradient == "custom" and _reverse.applies(self, coeffs)
+
     def step(self, state, x):
+        """One step (what a cycle runs): under `options.gradient="custom"` with the reverse
+        pass recomputed from the start state and the input (`nirjax._reverse.step_vjp`)."""
+        if self._custom_gradient(self.prepare()):
+            return _reverse.step_vjp(self, state, x)
         return self.advance(self.prepare(), state, x)
 
     def run_sequence(self, state, xs, record=False, execution=None):
@@ -231,9 +241,18 @@ class Neuron(Primitive):
             states = self._associative(c, state, xs)
             ys = states[self.output_var]
             return jax.tree.map(lambda a: a[-1], states), ys, (states if record else None)
+        if self._custom_gradient(c) and not record and not _reverse.forward_mode(
+            self, state, xs
+        ):
+            unroll = 1 if execution is None else execution.unroll
+            state, ys = _reverse.sequence_vjp(self, state, xs, unroll)
+            return state, ys, None
 
         def body(carry, x):
-            carry, y = self.advance(c, carry, x)
+            if record and self._custom_gradient(c):  # traced states: the per-step rule
+                carry, y = self.step(carry, x)
+            else:
+                carry, y = self.advance(c, carry, x)
             return carry, (y, carry if record else None)
 
         state, (ys, trace) = scan(body, state, xs, execution)

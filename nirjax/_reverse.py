@@ -1,0 +1,183 @@
+r"""The reverse pass of a neuron's scan, derived from its one step (`Options.gradient="custom"`).
+
+Plain autodiff of `lax.scan(neuron.advance, ...)` keeps every intermediate the step's
+derivative needs (the integrated state, the surrogate derivative, the spike, the reset's
+factors: about six time-by-neuron arrays for a LIF) and, under `vmap`, sums every per-neuron
+parameter's cotangent over the batch at every step. The rule here keeps the minimum and
+recomputes the rest:
+
+- **forward**: the scan of `advance`, keeping only the state at the start of each step (one
+  time-by-neuron array per state variable; the input is the caller's own array);
+- **reverse**: a reverse scan that recomputes each step from its stored start state and input
+  and pulls the cotangent back through it with `jax.vjp` of the neuron's own `advance` (so the
+  spike and the surrogate are recomputed from the definition, nothing is written twice);
+- **parameters**: the parameters and the discretization's coefficients are broadcast to the
+  state's shape before the reverse scan, so each step only adds elementwise; the sum to the
+  parameters' shapes (and over the batch, under `vmap`) and the pull-back through
+  `discretization.prepare` happen once, after the scan.
+
+Because the reverse step is the derivative of the same `advance` that runs forward, the
+gradients equal plain autodiff's for every neuron, discretization and option, up to the order
+in which float sums are taken (tested in `tests/test_gradients.py`).
+
+Inside a cycle (a recurrent layer) the graph scans all members together, so the neuron's step
+gets the same rule one step at a time (`step_vjp`, a `jax.checkpoint` of the step): it keeps
+the start state and the input, recomputes the step in reverse, and leaves the parameter sums to
+autodiff's scan.
+
+Forward-mode differentiation (`jax.jvp`, `jax.jacfwd`) of a `custom_vjp` is impossible, so where
+the inputs carry a forward-mode tangent (`forward_mode`) the sequence runs as the plain scan;
+the per-step form supports both modes. Inside an outer `lax.scan` (e.g.
+`with_execution(checkpoint=k)`) the tangent cannot be seen: forward mode there needs
+`gradient="autodiff"`.
+"""
+
+from __future__ import annotations
+
+import functools
+from typing import Any
+
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+
+def _split(neuron):
+    """`(arrays, static)` of a neuron, or None where the rule does not apply (a non-float
+    array field: nothing to differentiate, so autodiff runs it)."""
+    dyn, static = eqx.partition(neuron, eqx.is_array)
+    leaves = jax.tree.leaves(dyn)
+    if not all(jnp.issubdtype(a.dtype, jnp.inexact) for a in leaves):
+        return None
+    return dyn, static
+
+
+def applies(neuron, coeffs: Any) -> bool:
+    """Whether the custom rule applies: every array of the neuron and of its discretization's
+    coefficients is floating point. Otherwise the scan runs under plain autodiff."""
+    return _split(neuron) is not None and all(
+        jnp.issubdtype(jnp.asarray(a).dtype, jnp.inexact) for a in jax.tree.leaves(coeffs)
+    )
+
+
+def _expand(tree, shape):
+    """Every leaf broadcast to `shape` where it broadcasts (per-neuron parameters), else kept."""
+
+    def one(a):
+        try:
+            target = np.broadcast_shapes(a.shape, shape)
+        except ValueError:
+            return a
+        return jnp.broadcast_to(a, target) if target == tuple(shape) else a
+
+    return jax.tree.map(one, tree)
+
+
+def _reduce(big, small):
+    """Sum each leaf of `big` down to the shape of the matching leaf of `small`."""
+
+    def one(b, s):
+        if b.shape == s.shape:
+            return b
+        lead = b.ndim - s.ndim
+        axes = tuple(range(lead)) + tuple(
+            lead + i for i, d in enumerate(s.shape) if d == 1 and b.shape[lead + i] != 1
+        )
+        return jnp.sum(b, axis=axes).reshape(s.shape).astype(s.dtype)
+
+    return jax.tree.map(one, big, small)
+
+
+def _state_shape(state: dict):
+    return np.broadcast_shapes(*(tuple(jnp.shape(v)) for v in state.values()))
+
+
+def sequence_vjp(neuron, state: dict, xs: jax.Array, unroll: int = 1):
+    """`lax.scan` of `neuron.advance` over `xs` from `state` with the reverse pass above.
+    Returns `(final state, outputs over time)`."""
+    dyn, static = _split(neuron)
+    return _sequence(static, unroll, dyn, state, xs)
+
+
+@functools.partial(jax.custom_vjp, nondiff_argnums=(0, 1))
+def _sequence(static, unroll, dyn, state, xs):
+    out, _ = _sequence_fwd(static, unroll, dyn, state, xs)
+    return out
+
+
+def _forward_scan(static, unroll, dyn, state, xs):
+    neuron = eqx.combine(dyn, static)
+    coeffs = neuron.prepare()
+
+    def body(s, x):
+        new, y = neuron.advance(coeffs, s, x)
+        return new, (y, s)
+
+    return jax.lax.scan(body, state, xs, unroll=unroll)
+
+
+def _sequence_fwd(static, unroll, dyn, state, xs):
+    final, (ys, starts) = _forward_scan(static, unroll, dyn, state, xs)
+    return (final, ys), (dyn, starts, xs)
+
+
+def _sequence_bwd(static, unroll, residuals, cts):
+    dyn, starts, xs = residuals
+    ct_final, ct_ys = cts
+    coeffs, prepare_vjp = jax.vjp(lambda d: eqx.combine(d, static).prepare(), dyn)
+    shape = _state_shape(jax.tree.map(lambda a: a[0], starts))
+    dyn_b, coeffs_b = _expand(dyn, shape), _expand(coeffs, shape)
+
+    def step(d, c, s, x):
+        return eqx.combine(d, static).advance(c, s, x)
+
+    def body(carry, inp):
+        ct_s, acc_d, acc_c = carry
+        s, x, ct_y = inp
+        _, pull = jax.vjp(step, dyn_b, coeffs_b, s, x)
+        g_d, g_c, g_s, g_x = pull((ct_s, ct_y))
+        acc_d = jax.tree.map(jnp.add, acc_d, g_d)
+        acc_c = jax.tree.map(jnp.add, acc_c, g_c)
+        return (g_s, acc_d, acc_c), g_x
+
+    zeros = functools.partial(jax.tree.map, jnp.zeros_like)
+    carry0 = (ct_final, zeros(dyn_b), zeros(coeffs_b))
+    (ct_state, acc_d, acc_c), ct_xs = jax.lax.scan(
+        body, carry0, (starts, xs, ct_ys), reverse=True, unroll=unroll
+    )
+    (from_coeffs,) = prepare_vjp(_reduce(acc_c, coeffs))
+    ct_dyn = jax.tree.map(jnp.add, _reduce(acc_d, dyn), from_coeffs)
+    return ct_dyn, ct_state, ct_xs
+
+
+_sequence.defvjp(_sequence_fwd, _sequence_bwd)
+
+
+def step_vjp(neuron, state: dict, x: jax.Array):
+    """One `neuron.advance` step (coefficients included) whose reverse pass recomputes the step
+    from its start state and input: what a neuron inside a cycle runs. Written with
+    `jax.checkpoint` (nothing saved but the inputs), so forward-mode differentiation works too,
+    also inside the cycle's scan."""
+    dyn, static = _split(neuron)
+    return jax.checkpoint(functools.partial(_advance, static), prevent_cse=False)(dyn, state, x)
+
+
+def _advance(static, dyn, state, x):
+    neuron = eqx.combine(dyn, static)
+    return neuron.advance(neuron.prepare(), state, x)
+
+
+def forward_mode(*trees) -> bool:
+    """Whether any array in `trees` carries a forward-mode (`jax.jvp`, `jax.jacfwd`) tangent,
+    looking through `vmap` and `jit` tracers. A `custom_vjp` cannot be differentiated forward,
+    so there the plain scan runs (forward mode has no reverse pass to replace)."""
+
+    def carries(a) -> bool:
+        while isinstance(a, jax.core.Tracer):
+            if type(a).__name__ == "JVPTracer":
+                return True
+            a = getattr(a, "val", getattr(a, "primal", None))
+        return False
+
+    return any(carries(a) for a in jax.tree.leaves(trees))
