@@ -57,12 +57,12 @@ def read(path: str | os.PathLike) -> nir.NIRGraph:
     return graph
 
 
-_VERSION = re.compile(r"(\d+)\.\d+(\.\d+)?([.+-]?[0-9A-Za-z.]*)")
+_VERSION = re.compile(r"\d+\.\d+(\.\d+)?([.+-]?[0-9A-Za-z.]*)")
 
 
 def _check_version(f, path: str) -> None:
     if "version" not in f:
-        return  # nir.write always records one; a file without one is read as NIR 1.x
+        return  # nir.write always records one; older writers may not
     try:
         raw = f["version"][()]
     except Exception:  # noqa: BLE001 - e.g. a group named version
@@ -74,11 +74,6 @@ def _check_version(f, path: str) -> None:
             f"{path}: field 'version': expected a NIR version string such as '1.0.8', got "
             f"{value!r}. The file is damaged or not written by nir; write it again with "
             "nirjax.write or nir.write."
-        )
-    if match.group(1) != "1":
-        raise ValueError(
-            f"{path}: field 'version': the file is NIR {value}; nirjax reads NIR 1.x files. "
-            "Convert it with a nir release that reads it."
         )
 
 
