@@ -88,6 +88,8 @@ class Graph(Primitive):
     - `options`: the graph's default `Options` (dt and the dynamics), recorded on export.
     - `metadata`: the NIR graph's metadata, kept for export.
     - `name`: the graph's path inside its parent (for error messages), `""` at the top.
+    - `node_metadata`: the NIR metadata of each leaf node that nirjax does not interpret,
+      `{name: dict}`, kept for export.
     - `dtype`: the floating dtype of inputs and state.
 
     **Calling:** `graph(xs)` runs one sample: `xs` is `(T, *input_shape)` (a dict by Input name
@@ -102,6 +104,7 @@ class Graph(Primitive):
     options: Options = eqx.field(static=True)
     metadata: Frozen = eqx.field(static=True, default=None)
     name: str = eqx.field(static=True, default="")
+    node_metadata: Frozen = eqx.field(static=True, default=None, kw_only=True)
     dtype: str = eqx.field(static=True, default="float32")
     execution: Execution = eqx.field(static=True, default=DEFAULT_EXECUTION)
     plan: Plan = eqx.field(static=True, init=False)
@@ -124,6 +127,13 @@ class Graph(Primitive):
         self.edges = tuple(tuple(e) if isinstance(e, (list, tuple)) else e for e in self.edges)
         metadata = self.metadata
         self.metadata = metadata if isinstance(metadata, Frozen) else Frozen(dict(metadata or {}))
+        node_md = self.node_metadata
+        if not isinstance(node_md, Frozen):
+            node_md = dict(node_md or {})
+            unknown = sorted(set(node_md) - set(nodes))
+            if unknown:
+                raise ValueError(f"{where}: node_metadata names no node(s) {unknown}.")
+            self.node_metadata = Frozen({k: dict(v) for k, v in node_md.items() if v})
         self.dtype = jnp.dtype(self.dtype).name
         self.plan = compile_plan(nodes, self.edges, name=self.name, dtype=self.dtype)
 

@@ -114,8 +114,11 @@ def _from_dict(d: Any, name: str, path: str) -> nir.NIRNode:
             "types registered with @nirjax.nir_to_module.register."
         )
     cls = known[kind]
+    d = dict(d)
+    if cls in (nir.Conv1d, nir.Conv2d):
+        d.setdefault("input_shape", None)  # optional; nirjax.write leaves a None out
     try:
-        return cls.from_dict(dict(d))
+        return cls.from_dict(d)
     except Exception as e:  # noqa: BLE001 - every constructor failure becomes one clear error
         reason = _explain(cls, d, name) or f"NIR refuses it ({type(e).__name__}: {e})"
         raise ValueError(f"{where} ({kind}): {reason}") from None
@@ -239,6 +242,10 @@ def _build(
         else:
             modules[key] = nir_to_module(node, ImportContext(full, node_opts, dtype))
     edges = [(decode(a), decode(b)) for a, b in graph.edges]
+    from ._export import user_metadata
+
+    node_metadata = {k: user_metadata(getattr(n, "metadata", None))
+                     for k, n in graph.nodes.items() if not isinstance(n, nir.NIRGraph)}
     return Graph(
         modules,
         edges,
@@ -246,6 +253,7 @@ def _build(
         metadata=dict(getattr(graph, "metadata", None) or {}),
         name=path,
         dtype=dtype,
+        node_metadata={k: v for k, v in node_metadata.items() if v},
     )
 
 
