@@ -195,7 +195,11 @@ def load(path: str | os.PathLike, **kwargs) -> Graph:
         dtype = recorded_options(graph).get("dtype")
         if dtype is not None:
             kwargs["dtype"] = jnp.dtype(dtype)
-    return from_nir(graph, **kwargs)
+    try:
+        return from_nir(graph, **kwargs)
+    except (ValueError, TypeError, NotImplementedError) as e:
+        # Name the file too: the node and field alone do not say which file is at fault.
+        raise type(e)(f"{os.fspath(path)}: {e}") from None
 
 
 __all__ = ["to_nir", "write", "load", "recorded_options", "check_finite_parameters"]

@@ -165,6 +165,8 @@ def _explain(cls, d: dict, name: str) -> str | None:
     if cls in (nir.Input, nir.Output) and "shape" in given:
         key = "input" if cls is nir.Input else "output"
         given[f"{key}_type"] = {key: given.pop("shape")}
+    if cls is nir.Flatten and not isinstance(given.get("input_type"), (dict, type(None))):
+        given["input_type"] = {"input": given["input_type"]}  # as Flatten.from_dict does
     unexpected = sorted(set(given) - set(fields))
     if unexpected:
         return (f"unexpected field(s) {unexpected}; NIR's {cls.__name__} has "
