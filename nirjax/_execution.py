@@ -79,7 +79,8 @@ def scan(body: Callable, carry: Any, xs: Any, execution: Execution | None = None
     check = _CHECK.get()
     if execution is None or not execution.check_finite or check is None:
         return jax.lax.scan(body, carry, xs, unroll=unroll)
-    steps = jnp.arange(jax.tree.leaves(xs)[0].shape[0]) if jax.tree.leaves(xs) else None
+    leaves = jax.tree.leaves(xs)
+    steps = jnp.arange(leaves[0].shape[0], dtype=jnp.int32) if leaves else None
     if steps is None:
         return jax.lax.scan(body, carry, xs, unroll=unroll)
 
@@ -138,7 +139,7 @@ def first_nonfinite_step(seq: Any) -> jax.Array:
     bad = rows[0]
     for r in rows[1:]:
         bad = bad | r
-    return jnp.where(jnp.any(bad), jnp.argmax(bad), -1).astype(jnp.int32)
+    return jnp.where(jnp.any(bad), jnp.argmax(bad).astype(jnp.int32), jnp.int32(-1))
 
 
 class _StepMessages(Sequence):
@@ -175,7 +176,7 @@ def raise_at_step(x: Any, bad: jax.Array, check: Check, what: str) -> Any:
     if not jax.tree.leaves(x):
         return x
     total = max(int(check.total), 1)
-    step = bad + jnp.asarray(check.offset, jnp.int32)
+    step = bad + jnp.asarray(check.offset).astype(jnp.int32)
     index = jnp.where(bad >= 0, total - jnp.clip(step, 0, total - 1), 0).astype(jnp.int32)
     return eqx.branched_error_if(x, bad >= 0, index, _StepMessages(what, total))
 

@@ -119,8 +119,8 @@ def write(path: str | os.PathLike, graph: Graph | nir.NIRGraph) -> None:
                 f.create_dataset("version", data=nir.version, dtype=h5py.string_dtype())
                 _write_group(f.create_group("node"), data, "")
     except OSError as e:
-        if isinstance(e, (ValueError, TypeError)):
-            raise
+        if e.errno is None:  # no OS error code: keep the message, name the user's path
+            raise OSError(f"{path}: cannot write the NIR file ({e})") from e
         raise type(e)(e.errno, f"cannot write the NIR file ({e.strerror or e})", path) \
             from None
 
