@@ -115,12 +115,15 @@ def _from_dict(d: Any, name: str, path: str) -> nir.NIRNode:
         )
     cls = known[kind]
     d = dict(d)
+    shapes = {k: np.shape(v) for k, v in d.items() if isinstance(v, np.ndarray) and k != "type"}
     if cls in (nir.Conv1d, nir.Conv2d):
         d.setdefault("input_shape", None)  # optional; nirjax.write leaves a None out
     try:
         return cls.from_dict(d)
     except Exception as e:  # noqa: BLE001 - every constructor failure becomes one clear error
-        reason = _explain(cls, d, name) or f"NIR refuses it ({type(e).__name__}: {e})"
+        reason = _explain(cls, d, name) or (
+            f"NIR refuses it ({type(e).__name__}: {e}); its array fields have shapes {shapes}. "
+            "Write the fields as NIR defines them (see NIR's documentation of the type).")
         raise ValueError(f"{where} ({kind}): {reason}") from None
 
 
@@ -194,7 +197,7 @@ def _explain(cls, d: dict, name: str) -> str | None:
         nir_to_module(raw, ctx)
     except (ValueError, TypeError, NotImplementedError) as e:
         # The converter names the node itself; the caller prefixes the file and node once.
-        return re.sub(r"^node '[^']*'(, | \(\w+\): )", "", str(e))
+        return re.sub(r"^node '[^']*'(, | \(\w+\): |: )", "", str(e))
     except Exception:  # noqa: BLE001 - nirjax has nothing clearer than NIR's own message
         return None
     return None

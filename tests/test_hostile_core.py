@@ -473,3 +473,47 @@ def test_hostile_runtime_inputs(case):
     assert x.dtype.kind == "f" and x.shape[1:] == (3,)
     np.testing.assert_array_equal(np.asarray(y), _reference_lif(x))
     event("outcome: correct")
+
+
+# ------------------------------------------------------------------------------ file problems
+def _corrupt(path, key, value):
+    with h5py.File(path, "a") as f:
+        if key in f:
+            del f[key]
+        if value is not None:
+            f[key] = value
+
+
+FILE_CASES = {
+    "missing tau": ("node/nodes/n1/tau", None,
+                    r"node 'n1' \(LIF\): field\(s\) \['tau'\] missing"),
+    "unknown type": ("node/nodes/n1/type", "Foo",
+                     r"node 'n1': field 'type': unknown NIR type 'Foo'"),
+    "no type": ("node/nodes/n1/type", None, r"node 'n1': field 'type' is missing"),
+    "garbage version": ("version", "garbage",
+                        r"field 'version': expected a NIR version string.*'garbage'"),
+    "shapes disagree": ("node/nodes/n1/r", np.ones(4),
+                        r"node 'n1' \(LIF\): parameter shapes \{.*'r': \(4,\)"),
+    "shape NIR refuses": ("node/nodes/n1/r", np.ones(1),
+                          r"node 'n1' \(LIF\): NIR refuses it .*same shape.*'r': \(1,\)"),
+    "edges garbage": ("node/edges", np.float64(3.0), r"the top graph: field 'edges'"),
+    "bool threshold": ("node/nodes/n1/v_threshold", np.ones(3, bool),
+                       r"node 'n1'.*field 'v_threshold'.*bool"),
+    "float input shape": ("node/nodes/in/shape", np.array([3.5]),
+                          r"node 'in', field \"input_type\['input'\]\": expected a shape"),
+}
+
+
+@pytest.mark.parametrize("name", sorted(FILE_CASES))
+def test_file_problems_name_file_node_and_field(name, tmp_path):
+    key, value, pattern = FILE_CASES[name]
+    path = str(tmp_path / "g.nir")
+    nirjax.write(path, nirjax.from_nir(chain(linear_node(), lif(), out_shape=(3,)), dt=DT))
+    _corrupt(path, key, value)
+    with pytest.raises(CLEAR, match=pattern) as info:
+        nirjax.load(path, dt=DT)
+    assert path in str(info.value)
+
+
+def linear_node():
+    return nir.Linear(weight=np.eye(3))
