@@ -4,10 +4,13 @@ the dynamics; `matmul_dtype` changes rounding, and `associative_scan` the order 
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import dataclasses
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
+import equinox as eqx
 import jax
 import jax.numpy as jnp
 
@@ -32,12 +35,18 @@ class Execution:
     - `associative_scan`: run reset-free linear neurons (I, LI, CubaLI) outside cycles with
       `jax.lax.associative_scan` (parallel over time: O(log T) depth, more total work; fast on
       GPUs for long sequences). Results equal the sequential scan up to float rounding.
+    - `check_finite`: (default True) stop a run with an error (`equinox.EquinoxRuntimeError`
+      under `jit`) as soon as a node's output or state holds NaN or inf, naming the first node
+      that went non-finite and the step. A NaN input to a LIF otherwise gives a NaN voltage
+      and clean-looking spikes (NaN > threshold is false). It costs one reduction per node per
+      step; pass `check_finite=False` to opt out (e.g. to study a divergence on purpose).
     """
 
     checkpoint: int | None = None
     unroll: int = 1
     matmul_dtype: str | None = None
     associative_scan: bool = False
+    check_finite: bool = True
 
     def __post_init__(self):
         if self.checkpoint is not None and (
@@ -54,19 +63,128 @@ class Execution:
             raise ValueError(
                 f"matmul_dtype: expected one of {list(MATMUL_DTYPES)}, got {self.matmul_dtype!r}."
             )
-        if not isinstance(self.associative_scan, bool):
-            raise TypeError(
-                f"associative_scan: expected True or False, got {self.associative_scan!r}."
-            )
+        for name in ("associative_scan", "check_finite"):
+            if not isinstance(getattr(self, name), bool):
+                raise TypeError(f"{name}: expected True or False, got {getattr(self, name)!r}.")
 
 
 DEFAULT = Execution()
 
 
 def scan(body: Callable, carry: Any, xs: Any, execution: Execution | None = None):
-    """`lax.scan` with the execution's unrolling."""
+    """`lax.scan` with the execution's unrolling. Under `check_finite`, while a graph runs a
+    node (see `checking`), the carry is watched too: the run stops with an error naming the
+    node and the first step at which its state went non-finite."""
     unroll = 1 if execution is None else execution.unroll
-    return jax.lax.scan(body, carry, xs, unroll=unroll)
+    check = _CHECK.get()
+    if execution is None or not execution.check_finite or check is None:
+        return jax.lax.scan(body, carry, xs, unroll=unroll)
+    leaves = jax.tree.leaves(xs)
+    steps = jnp.arange(leaves[0].shape[0], dtype=jnp.int32) if leaves else None
+    if steps is None:
+        return jax.lax.scan(body, carry, xs, unroll=unroll)
+
+    def watched(c, x_t):
+        (inner, bad), (x, t) = c, x_t
+        inner, y = body(inner, x)
+        bad = jnp.where((bad < 0) & ~all_finite(inner), t, bad)
+        return (inner, bad), y
+
+    (carry, bad), ys = jax.lax.scan(watched, (carry, jnp.int32(-1)), (xs, steps), unroll=unroll)
+    carry = raise_at_step(carry, bad, check, check.label + " state")
+    return carry, ys
+
+
+@dataclasses.dataclass(frozen=True)
+class Check:
+    """What a finiteness error names: the node (`label`), the step offset of the current chunk
+    of time (traced under gradient checkpointing) and the run's total number of steps."""
+
+    label: str
+    offset: Any = 0
+    total: int = 0
+
+
+_CHECK: contextvars.ContextVar[Check | None] = contextvars.ContextVar("nirjax_check", default=None)
+
+
+@contextlib.contextmanager
+def checking(check: Check | None):
+    """Trace the scans inside with `check` (the node being run); None: no check."""
+    token = _CHECK.set(check)
+    try:
+        yield
+    finally:
+        _CHECK.reset(token)
+
+
+def current_check() -> Check | None:
+    return _CHECK.get()
+
+
+def all_finite(tree: Any) -> jax.Array:
+    """Whether every floating leaf of `tree` is finite (a scalar bool)."""
+    leaves = [jnp.all(jnp.isfinite(a)) for a in jax.tree.leaves(tree)
+              if jnp.issubdtype(jnp.result_type(a), jnp.inexact)]
+    return jnp.all(jnp.stack(leaves)) if leaves else jnp.bool_(True)
+
+
+def first_nonfinite_step(seq: Any) -> jax.Array:
+    """The first index along axis 0 at which some leaf of `seq` is NaN or inf; -1 if none."""
+    rows = [jnp.any(~jnp.isfinite(a.reshape(a.shape[0], -1)), axis=1)
+            for a in jax.tree.leaves(seq)
+            if jnp.issubdtype(jnp.result_type(a), jnp.inexact) and a.ndim >= 1]
+    if not rows:
+        return jnp.int32(-1)
+    bad = rows[0]
+    for r in rows[1:]:
+        bad = bad | r
+    return jnp.where(jnp.any(bad), jnp.argmax(bad).astype(jnp.int32), jnp.int32(-1))
+
+
+class _StepMessages(Sequence):
+    """The error messages of one check, one per step, formatted only when one is raised. Index
+    i means step `total - i` (so that under vmap, where equinox takes the largest index over
+    the batch, the earliest failing step is reported); index 0 is unused."""
+
+    def __init__(self, what: str, total: int):
+        self.what, self.total = what, total
+
+    def __len__(self) -> int:
+        return self.total + 1
+
+    def __getitem__(self, i):
+        step = self.total - int(i)
+        return (
+            f"{self.what} became NaN or inf at step {step} (the first non-finite value in this "
+            "run). Check the input data at that step and the parameters (a time step dt larger "
+            "than 2 tau makes Euler diverge); pass check_finite=False (graph.with_execution) to "
+            "run on regardless."
+        )
+
+    def __hash__(self) -> int:
+        return hash((self.what, self.total))
+
+    def __eq__(self, other) -> bool:
+        return isinstance(other, _StepMessages) and (self.what, self.total) == (
+            other.what, other.total)
+
+
+def raise_at_step(x: Any, bad: jax.Array, check: Check, what: str) -> Any:
+    """`x`, threaded through an `eqx.branched_error_if` that fires when `bad >= 0` (the local
+    step at which `what` went non-finite) and names the step in the whole run."""
+    if not jax.tree.leaves(x):
+        return x
+    total = max(int(check.total), 1)
+    step = bad + jnp.asarray(check.offset).astype(jnp.int32)
+    index = jnp.where(bad >= 0, total - jnp.clip(step, 0, total - 1), 0).astype(jnp.int32)
+    return eqx.branched_error_if(x, bad >= 0, index, _StepMessages(what, total))
+
+
+def check_sequence(seq: Any, check: Check, what: str) -> Any:
+    """`seq` (a leading time axis), with an error if it holds NaN or inf, naming the step."""
+    return raise_at_step(seq, first_nonfinite_step(seq), check, what)
+
 
 
 def matmul(a: jax.Array, b: jax.Array, execution: Execution | None) -> jax.Array:

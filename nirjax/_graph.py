@@ -25,7 +25,15 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from ._execution import DEFAULT as DEFAULT_EXECUTION, Execution, scan
+from ._execution import (
+    DEFAULT as DEFAULT_EXECUTION,
+    Check,
+    Execution,
+    check_sequence,
+    checking,
+    current_check,
+    scan,
+)
 from ._options import Options, check_names
 from ._paths import node_at, walk
 from ._plan import Plan, compile_plan, content_key
@@ -80,6 +88,8 @@ class Graph(Primitive):
     - `options`: the graph's default `Options` (dt and the dynamics), recorded on export.
     - `metadata`: the NIR graph's metadata, kept for export.
     - `name`: the graph's path inside its parent (for error messages), `""` at the top.
+    - `node_metadata`: the NIR metadata of each leaf node that nirjax does not interpret,
+      `{name: dict}`, kept for export.
     - `dtype`: the floating dtype of inputs and state.
 
     **Calling:** `graph(xs)` runs one sample: `xs` is `(T, *input_shape)` (a dict by Input name
@@ -94,6 +104,7 @@ class Graph(Primitive):
     options: Options = eqx.field(static=True)
     metadata: Frozen = eqx.field(static=True, default=None)
     name: str = eqx.field(static=True, default="")
+    node_metadata: Frozen = eqx.field(static=True, default=None, kw_only=True)
     dtype: str = eqx.field(static=True, default="float32")
     execution: Execution = eqx.field(static=True, default=DEFAULT_EXECUTION)
     plan: Plan = eqx.field(static=True, init=False)
@@ -116,6 +127,13 @@ class Graph(Primitive):
         self.edges = tuple(tuple(e) if isinstance(e, (list, tuple)) else e for e in self.edges)
         metadata = self.metadata
         self.metadata = metadata if isinstance(metadata, Frozen) else Frozen(dict(metadata or {}))
+        node_md = self.node_metadata
+        if not isinstance(node_md, Frozen):
+            node_md = dict(node_md or {})
+            unknown = sorted(set(node_md) - set(nodes))
+            if unknown:
+                raise ValueError(f"{where}: node_metadata names no node(s) {unknown}.")
+            self.node_metadata = Frozen({k: dict(v) for k, v in node_md.items() if v})
         self.dtype = jnp.dtype(self.dtype).name
         self.plan = compile_plan(nodes, self.edges, name=self.name, dtype=self.dtype)
 
@@ -217,6 +235,38 @@ class Graph(Primitive):
             feedback[e.key] = jnp.zeros(shape, dtype)
         return {"nodes": states, "feedback": feedback}
 
+    def check_state(self, state: Any) -> None:
+        """A clear error unless `state` has this graph's state structure, shapes and dtypes (as
+        `init_state()` gives and `run` returns): a state from another graph, or with a batch
+        axis outside `jax.vmap`, is refused instead of broadcasting silently."""
+        want = jax.eval_shape(self.init_state)
+        fix = ("Pass this graph's init_state() or the state of a previous run of this graph "
+               "(batched states only under jax.vmap / nirjax.simulate).")
+        try:
+            got_leaves, got_tree = jax.tree_util.tree_flatten_with_path(state)
+        except Exception:  # noqa: BLE001
+            raise TypeError(f"state: expected a dict like init_state(), got {state!r}.") \
+                from None
+        want_leaves, want_tree = jax.tree_util.tree_flatten_with_path(want)
+        if got_tree != want_tree:
+            nodes = state.get("nodes") if isinstance(state, Mapping) else None
+            if isinstance(nodes, Mapping) and set(nodes) != set(want["nodes"]):
+                detail = f"its nodes are {sorted(nodes)}, this graph's {sorted(want['nodes'])}"
+            else:
+                got_keys = {jax.tree_util.keystr(p) for p, _ in got_leaves}
+                want_keys = {jax.tree_util.keystr(p) for p, _ in want_leaves}
+                detail = (f"missing {sorted(want_keys - got_keys)[:4]}, unexpected "
+                          f"{sorted(got_keys - want_keys)[:4]}")
+            raise ValueError(f"state: does not have this graph's structure ({detail}). {fix}")
+        for (path, g), (_, w) in zip(got_leaves, want_leaves):
+            shape = tuple(getattr(g, "shape", np.shape(g)))
+            dtype = jnp.result_type(g)
+            if shape != tuple(w.shape) or dtype != w.dtype:
+                raise ValueError(
+                    f"state{jax.tree_util.keystr(path)}: expected shape {tuple(w.shape)} and "
+                    f"dtype {w.dtype}, got {shape} and {dtype}. {fix}"
+                )
+
     # ----------------------------------------------------------------------------- inputs
     def _check_inputs(self, xs: Any, *, sequence: bool) -> dict[str, jax.Array]:
         lead = "(T, *shape)" if sequence else "(*shape)"
@@ -309,6 +359,11 @@ class Graph(Primitive):
     def _split_record(self, record) -> tuple[set, dict]:
         own, nested = set(), {}
         for r in record:
+            if not isinstance(r, str):
+                raise TypeError(
+                    f"record: expected node names (strings such as {sorted(self.nodes)[0]!r}), "
+                    f"got {r!r} ({type(r).__name__})."
+                )
             head, _, rest = r.partition("/")
             if head not in self.nodes:
                 raise ValueError(
@@ -327,6 +382,25 @@ class Graph(Primitive):
         """Run the compile plan over the time axis; returns (state, values over time, traces)."""
         execution = self.execution if execution is None else execution
         own, nested = self._split_record(record)
+        outer = current_check()
+        T = next(iter(jax.tree.leaves(xs))).shape[0] if jax.tree.leaves(xs) else 0
+        base = outer if outer is not None else Check("", 0, T)
+
+        def check_for(n):
+            if not execution.check_finite:
+                return None
+            path = f"{self.name}/{n}" if self.name else n
+            return Check(f"node {path!r} ({type(self.nodes[n]).__name__})", base.offset,
+                         base.total)
+
+        def checked(n, seq):
+            c = check_for(n)
+            if c is None:
+                return seq
+            what = (f"input {n!r} (the data fed to the graph)" if n in self.inputs
+                    else c.label + " output")
+            return check_sequence(seq, c, what)
+
         seqs: dict[str, Any] = {}
         new_nodes = dict(state["nodes"])
         feedback = dict(state["feedback"])
@@ -338,16 +412,19 @@ class Graph(Primitive):
                 inp = xs[n] if n in self.inputs else self._gather(n, seqs, None)
                 if isinstance(node, Graph) and n in nested:
                     sub_xs = inp if isinstance(inp, dict) else {node.inputs[0]: inp}
-                    st, vals, sub_tr = node._execute(
-                        state["nodes"][n], sub_xs, nested[n], execution
-                    )
+                    with checking(base):
+                        st, vals, sub_tr = node._execute(
+                            state["nodes"][n], sub_xs, nested[n], execution
+                        )
                     new_nodes[n], seqs[n] = st, node._outputs(vals)
                     traces.update({f"{n}/{k}": v for k, v in sub_tr.items()})
                     tr = {} if n in own else None
                 else:
-                    new_nodes[n], seqs[n], tr = node.run_sequence(
-                        state["nodes"][n], inp, record=n in own, execution=execution
-                    )
+                    with checking(base if isinstance(node, Graph) else check_for(n)):
+                        new_nodes[n], seqs[n], tr = node.run_sequence(
+                            state["nodes"][n], inp, record=n in own, execution=execution
+                        )
+                seqs[n] = checked(n, seqs[n])
                 if n in own:
                     traces[n] = {"output": seqs[n], **tr}
             else:
@@ -357,9 +434,17 @@ class Graph(Primitive):
                             f"record: {n!r} is a subgraph inside a cycle; record the subgraph's "
                             f"output ({n!r}) instead of nodes inside it."
                         )
-                self._run_cycle(
-                    members, state, xs, seqs, new_nodes, feedback, traces, own, execution
-                )
+                cycle = None
+                if execution.check_finite:
+                    cycle = Check(f"the cycle through nodes {list(members)}"
+                                  + (f" of graph {self.name!r}" if self.name else ""),
+                                  base.offset, base.total)
+                with checking(cycle):
+                    self._run_cycle(
+                        members, state, xs, seqs, new_nodes, feedback, traces, own, execution
+                    )
+                for n in members:
+                    seqs[n] = checked(n, seqs[n])
         return {"nodes": new_nodes, "feedback": feedback}, seqs, traces
 
     def _run_cycle(
@@ -429,6 +514,12 @@ class Graph(Primitive):
         xs = self._check_inputs(xs, sequence=True)
         if state is None:
             state = self.init_state()
+        else:
+            self.check_state(state)
+        if not isinstance(record, (list, tuple)):
+            raise TypeError(
+                f"record: expected a list of node names, got {type(record).__name__}."
+            )
         record = tuple(record)
         self._split_record(record)  # validate names before tracing
         k = self.execution.checkpoint
@@ -449,7 +540,8 @@ class Graph(Primitive):
             # Slice the chunk out of the untouched input (no reshaped or transposed copy of it,
             # also under vmap).
             x_chunk = jax.tree.map(lambda a: jax.lax.dynamic_slice_in_dim(a, i * k, k), xs)
-            carry, seqs, traces = self._execute(carry, x_chunk, record)
+            with checking(Check("", i * k, T)):
+                carry, seqs, traces = self._execute(carry, x_chunk, record)
             return carry, (self._outputs(seqs), traces)
 
         state, (outs, traces) = jax.lax.scan(chunk, state, jnp.arange(n))
@@ -457,7 +549,8 @@ class Graph(Primitive):
         outs, traces = jax.tree.map(merge, outs), jax.tree.map(merge, traces)
         if n * k < T:
             tail = jax.tree.map(lambda a: a[n * k :], xs)
-            state, seqs, tail_traces = self._execute(state, tail, record)
+            with checking(Check("", n * k, T)):
+                state, seqs, tail_traces = self._execute(state, tail, record)
             join = lambda a, b: jnp.concatenate([a, b])  # noqa: E731
             outs = jax.tree.map(join, outs, self._outputs(seqs))
             traces = jax.tree.map(join, traces, tail_traces)

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
+import re
 from collections.abc import Mapping
 from typing import Any
 
@@ -11,6 +13,7 @@ import jax
 import jax.numpy as jnp
 import nir
 import nir.serialization
+import numpy as np
 
 from ._graph import Graph
 from ._options import Options, check_names, decode
@@ -18,42 +21,186 @@ from ._registry import ImportContext, nir_to_module
 
 
 def read(path: str | os.PathLike) -> nir.NIRGraph:
-    """Read a .nir file into a `nir.NIRGraph`, with a clear error for a missing or malformed
-    file. Types are checked by nirjax itself (shape inference), so older files whose declared
-    types are incomplete still load."""
+    """Read a .nir file into a `nir.NIRGraph`, node by node, so that every problem names the
+    file, the node (`"sub/node"` when nested) and the field: an unknown type, a missing or
+    unexpected field, a value NIR's constructor refuses, a malformed `version` or edge list.
+    Types are checked by nirjax itself (shape inference) when the graph is built, so older
+    files whose declared types are incomplete still load."""
     path = os.fspath(path)
     if not os.path.exists(path):
         raise FileNotFoundError(f"{path}: no such NIR file.")
     try:
-        return nir.read(path, type_check=False)
-    except Exception as e:  # noqa: BLE001 - every reader failure becomes one clear error
-        first = e
+        f = h5py.File(path, "r")
+    except Exception as e:  # noqa: BLE001 - any HDF5 failure means: not a .nir file
+        raise ValueError(
+            f"{path}: cannot read it as a NIR graph ({type(e).__name__}: {e}). Is it a .nir "
+            "(HDF5) file written by nir.write?"
+        ) from None
+    with f:
+        _check_version(f, path)
+        if not isinstance(f.get("node"), h5py.Group):
+            raise ValueError(
+                f"{path}: has no 'node' group, so it is not a NIR graph file. Write graphs with "
+                "nirjax.write or nir.write."
+            )
+        try:
+            data = nir.serialization.hdf2dict(f["node"])
+        except Exception as e:  # noqa: BLE001
+            raise ValueError(f"{path}: cannot read the graph's data ({type(e).__name__}: {e}).") \
+                from None
+    graph = _from_dict(data, "", path)
+    if not isinstance(graph, nir.NIRGraph):
+        raise ValueError(
+            f"{path}: holds a single {type(graph).__name__} node, not a NIRGraph. Wrap it with "
+            "nir.NIRGraph.from_list(node) before writing."
+        )
+    return graph
+
+
+_VERSION = re.compile(r"\d+\.\d+(\.\d+)?([.+-]?[0-9A-Za-z.]*)")
+
+
+def _check_version(f, path: str) -> None:
+    if "version" not in f:
+        return  # nir.write always records one; older writers may not
     try:
-        # nir checks nested graphs itself and stops at the first problem; read them unchecked so
-        # that nirjax's validation can name the subgraph and node at fault.
-        with h5py.File(path, "r") as f:
-            return _unchecked(nir.serialization.hdf2dict(f["node"]))
-    except Exception:  # noqa: BLE001
-        pass
-    raise ValueError(
-        f"{path}: cannot read it as a NIR graph ({type(first).__name__}: {first}). Is it a .nir "
-        "(HDF5) file written by nir.write?"
-    ) from first
+        raw = f["version"][()]
+    except Exception:  # noqa: BLE001 - e.g. a group named version
+        raw = f["version"]
+    value = decode(raw)
+    match = _VERSION.fullmatch(value) if isinstance(value, str) else None
+    if match is None:
+        raise ValueError(
+            f"{path}: field 'version': expected a NIR version string such as '1.0.8', got "
+            f"{value!r}. The file is damaged or not written by nir; write it again with "
+            "nirjax.write or nir.write."
+        )
 
 
-def _unchecked(d: dict) -> nir.NIRNode:
+def _nir_types() -> dict[str, type]:
+    return {k: v for k, v in vars(nir).items()
+            if isinstance(v, type) and issubclass(v, nir.NIRNode) and v is not nir.NIRNode}
+
+
+def _where(path: str, name: str) -> str:
+    return f"{path}: node {name!r}" if name else f"{path}: the top graph"
+
+
+def _from_dict(d: Any, name: str, path: str) -> nir.NIRNode:
+    where = _where(path, name)
+    if not isinstance(d, dict):
+        raise ValueError(f"{where}: expected a group of fields, got a single value {d!r}.")
     kind = decode(d.get("type"))
-    if kind != "NIRGraph":
+    if not isinstance(kind, str):
+        raise ValueError(
+            f"{where}: field 'type' is {'missing' if kind is None else repr(kind)}; every NIR "
+            "node records its type name (e.g. 'LIF')."
+        )
+    if kind == "NIRGraph":
+        return _graph_from_dict(d, name, path)
+    custom = {c.__name__: c for c in nir_to_module.registry if c is not object}
+    known = _nir_types()
+    if kind in custom and kind not in known:
         # A NIR type nirjax knows through a user's registration (nir's reader knows only its own).
-        custom = {c.__name__: c for c in nir_to_module.registry if c is not object}
-        if kind in custom and not hasattr(nir, kind):
-            fields = {k: v for k, v in d.items() if k != "type"}
-            return custom[kind](**{k: decode(v) if k == "metadata" else v
-                                   for k, v in fields.items()})
-        return nir.dict2NIRNode(d)
-    nodes = {k: _unchecked(v) for k, v in d["nodes"].items()}
-    edges = [(decode(a), decode(b)) for a, b in d["edges"]]
-    return nir.NIRGraph(nodes=nodes, edges=edges, metadata=d.get("metadata", {}), type_check=False)
+        fields = {k: decode(v) if k == "metadata" else v for k, v in d.items() if k != "type"}
+        try:
+            return custom[kind](**fields)
+        except Exception as e:  # noqa: BLE001
+            raise ValueError(f"{where} ({kind}): cannot build it: {type(e).__name__}: {e}") \
+                from None
+    if kind not in known:
+        raise ValueError(
+            f"{where}: field 'type': unknown NIR type {kind!r}; nirjax reads {sorted(known)} and "
+            "types registered with @nirjax.nir_to_module.register."
+        )
+    cls = known[kind]
+    d = dict(d)
+    shapes = {k: np.shape(v) for k, v in d.items() if isinstance(v, np.ndarray) and k != "type"}
+    if cls in (nir.Conv1d, nir.Conv2d):
+        d.setdefault("input_shape", None)  # optional; nirjax.write leaves a None out
+    try:
+        return cls.from_dict(d)
+    except Exception as e:  # noqa: BLE001 - every constructor failure becomes one clear error
+        reason = _explain(cls, d, name) or (
+            f"NIR refuses it ({type(e).__name__}: {e}); its array fields have shapes {shapes}. "
+            "Write the fields as NIR defines them (see NIR's documentation of the type).")
+        raise ValueError(f"{where} ({kind}): {reason}") from None
+
+
+def _graph_from_dict(d: dict, name: str, path: str) -> nir.NIRGraph:
+    where = _where(path, name)
+    nodes = d.get("nodes")
+    if not isinstance(nodes, dict):
+        raise ValueError(f"{where}: field 'nodes' is missing or not a group of nodes.")
+    children = {}
+    for k, v in nodes.items():
+        children[k] = _from_dict(v, f"{name}/{k}" if name else k, path)
+    raw = d.get("edges")
+    if raw is None:
+        raise ValueError(f"{where}: field 'edges' is missing (write an empty list for none).")
+    edges_arr = np.asarray(raw, dtype=object)
+    if edges_arr.size == 0:
+        edges = []
+    elif edges_arr.ndim != 2 or edges_arr.shape[1] != 2:
+        raise ValueError(
+            f"{where}: field 'edges': expected pairs (source, destination), got an array of "
+            f"shape {edges_arr.shape}."
+        )
+    else:
+        edges = [(decode(a), decode(b)) for a, b in edges_arr]
+        bad = [e for e in edges if not all(isinstance(x, str) for x in e)]
+        if bad:
+            raise ValueError(f"{where}: field 'edges': expected node names, got {bad[0]!r}.")
+    extra = sorted(set(d) - {"type", "nodes", "edges", "metadata"})
+    if extra:
+        raise ValueError(f"{where}: unexpected field(s) {extra} in a NIRGraph.")
+    metadata = d.get("metadata", {})
+    if not isinstance(metadata, dict):
+        raise ValueError(f"{where}: field 'metadata' must be a group, got {metadata!r}.")
+    return nir.NIRGraph(nodes=children, edges=edges, metadata=metadata, type_check=False)
+
+
+def _explain(cls, d: dict, name: str) -> str | None:
+    """Why NIR's constructor refused the fields `d` of a `cls` node, in nirjax's words (a
+    field-level message from nirjax's own converter), or None if nirjax has none to offer."""
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    given = {k: v for k, v in d.items() if k != "type"}
+    if cls in (nir.Input, nir.Output) and "shape" in given:
+        key = "input" if cls is nir.Input else "output"
+        given[f"{key}_type"] = {key: given.pop("shape")}
+    if cls is nir.Flatten and not isinstance(given.get("input_type"), (dict, type(None))):
+        given["input_type"] = {"input": given["input_type"]}  # as Flatten.from_dict does
+    unexpected = sorted(set(given) - set(fields))
+    if unexpected:
+        return (f"unexpected field(s) {unexpected}; NIR's {cls.__name__} has "
+                f"{sorted(k for k in fields if k not in ('input_type', 'output_type'))}.")
+    required = [k for k, f in fields.items()
+                if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING
+                and f.init]
+    missing = [k for k in required if k not in given]
+    if missing:
+        return (f"field(s) {missing} missing; NIR's {cls.__name__} requires them (e.g. a LIF "
+                "needs tau, r, v_leak and v_threshold).")
+    raw = object.__new__(cls)  # the fields as given, without NIR's own checks
+    for k, f in fields.items():
+        if k in given:
+            value = given[k]
+        elif f.default is not dataclasses.MISSING:
+            value = f.default
+        elif f.default_factory is not dataclasses.MISSING:
+            value = f.default_factory()
+        else:
+            value = None
+        object.__setattr__(raw, k, value)
+    ctx = ImportContext(name, Options(dt=1.0, delay_rounding=True), jnp.float32)
+    try:
+        nir_to_module(raw, ctx)
+    except (ValueError, TypeError, NotImplementedError) as e:
+        # The converter names the node itself; the caller prefixes the file and node once.
+        return re.sub(r"^node '[^']*'(, | \(\w+\): |: )", "", str(e))
+    except Exception:  # noqa: BLE001 - nirjax has nothing clearer than NIR's own message
+        return None
+    return None
 
 
 def _resolve_dtype(dtype: Any) -> Any:
@@ -100,6 +247,10 @@ def _build(
         else:
             modules[key] = nir_to_module(node, ImportContext(full, node_opts, dtype))
     edges = [(decode(a), decode(b)) for a, b in graph.edges]
+    from ._export import user_metadata
+
+    node_metadata = {k: user_metadata(getattr(n, "metadata", None))
+                     for k, n in graph.nodes.items() if not isinstance(n, nir.NIRGraph)}
     return Graph(
         modules,
         edges,
@@ -107,6 +258,7 @@ def _build(
         metadata=dict(getattr(graph, "metadata", None) or {}),
         name=path,
         dtype=dtype,
+        node_metadata={k: v for k, v in node_metadata.items() if v},
     )
 
 

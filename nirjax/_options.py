@@ -32,7 +32,8 @@ class Options:
 
     **Arguments:**
 
-    - `dt`: the time step in seconds (NIR's unit of time). Required: there is no default.
+    - `dt`: the time step in seconds (NIR's unit of time), from 1e-12 to 1e6. Required: there
+      is no default.
     - `discretization`: `"euler"` (forward Euler of NIR's ODE, the default; what the NIR paper's
       reference backends do), `"exact"` (the exact solution of the linear ODE over one step with
       the input held constant: an exponential integrator), or any `nirjax.Discretization`
@@ -242,4 +243,14 @@ def _seconds(field: str, value: Any) -> float:
         raise ValueError(
             f"{field}: must be a finite number > 0 (seconds), got {value!r}. Pass e.g. dt=1e-4."
         )
+    if not DT_RANGE[0] <= value <= DT_RANGE[1]:
+        raise ValueError(
+            f"{field}: {value!r} s is outside the range nirjax accepts, {DT_RANGE[0]:g} to "
+            f"{DT_RANGE[1]:g} s (in float32, dt / tau and the step count lose all precision "
+            "beyond it). Is it in seconds? Pass e.g. dt=1e-4."
+        )
     return value
+
+
+DT_RANGE = (1e-12, 1e6)
+"""The time steps nirjax accepts, in seconds: a picosecond to about 11.6 days."""

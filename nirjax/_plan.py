@@ -20,6 +20,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from ._limits import check_budget
 from .primitives._io import Input, Output
 
 
@@ -145,6 +146,9 @@ def compile_plan(nodes: Mapping[str, Any], edges: Sequence[tuple[str, str]], *, 
             f"{where}: has no Input node, so it cannot be driven. Add a nir.Input node with "
             "the input's shape and an edge from it."
         )
+    for k in inputs:
+        check_budget(nodes[k].shape, f"{where}: node {k!r}", "the declared input",
+                     "Check the Input's shape.")
     resolved, seen = [], set()
     for edge in edges:
         if len(edge) != 2 or not all(isinstance(s, str) for s in edge):
@@ -254,8 +258,23 @@ def _infer_shapes(nodes, order, edges, where, dtype):
                 (shape,) = shapes
         _check_input_shape(n, node, shape, node.expected_input_shape(), where)
         in_shapes[n] = shape
-        out_shapes[n] = node.output_shape(shape if isinstance(shape, dict) else tuple(shape),
-                                          dtype)
+        label = f"{where}: node {n!r} ({type(node).__name__})"
+        if not isinstance(shape, dict):
+            check_budget(shape, label, "the per-step input", "Check the declared shapes.")
+        try:
+            out = node.output_shape(shape if isinstance(shape, dict) else tuple(shape), dtype)
+        except (ValueError, TypeError) as e:
+            if str(e).startswith(("graph ", "the graph")):
+                raise  # a nested graph's error names its own node
+            raise type(e)(f"{label}: {e}") from None
+        if not isinstance(out, dict):
+            check_budget(out, label, "the per-step output", "Check the parameter shapes.")
+            if 0 in tuple(out) and not isinstance(shape, dict) and 0 not in tuple(shape):
+                raise ValueError(
+                    f"{label}: turns a per-step input of shape {tuple(shape)} into an empty "
+                    f"output of shape {tuple(out)}. Check its kernel, stride and padding."
+                )
+        out_shapes[n] = out
     for e in edges:
         if e.back:
             s, d = source_shape(e), in_shapes[e.dst]

@@ -40,22 +40,52 @@ class ImportContext:
         return as_param(getattr(node, field, None), field, self.name, self.dtype, positive=positive)
 
 
+def to_numpy(value: Any) -> np.ndarray:
+    """Any array-like as a numpy array: numpy and JAX arrays, Python numbers and lists, and
+    torch tensors (also `torch.nn.Parameter`s, which need a detach first). Raises TypeError for
+    anything numpy cannot read."""
+    detach = getattr(value, "detach", None)
+    if callable(detach) and hasattr(value, "cpu"):  # a torch tensor, without importing torch
+        value = detach().cpu().numpy()
+    try:
+        return np.asarray(value)
+    except Exception as e:  # noqa: BLE001 - anything numpy cannot read is a bad field
+        raise TypeError(f"expected a numeric array, got {type(value).__name__}") from e
+
+
 def as_param(value: Any, field: str, name: str, dtype: Any, *, positive: bool = False):
+    """A parameter as an array of `dtype`, exactly as given: a clear error naming the node and
+    field for a missing, boolean, complex or non-numeric value, NaN or inf, a value <= 0 where
+    `positive`, and a finite value that `dtype` cannot hold (over its largest value, or a
+    positive time constant that would round to 0)."""
     where = f"node {name!r}, field {field!r}"
     if value is None:
         raise ValueError(f"{where}: missing; NIR requires a numeric array here.")
     try:
-        arr = np.asarray(value)
-    except Exception:  # noqa: BLE001 - anything numpy cannot read is a bad field
-        raise TypeError(f"{where}: expected a numeric array, got {type(value).__name__}.") from None
-    if arr.dtype.kind not in "biuf":
-        raise TypeError(
-            f"{where}: expected a real numeric array, got dtype {arr.dtype}. "
-            "Store the parameter as a float array."
-        )
+        arr = to_numpy(value)
+    except TypeError as e:
+        raise TypeError(f"{where}: {e}. Store the parameter as a float array.") from None
+    check_dtype(arr.dtype, where)
     arr = arr.astype(np.float64)
     check_values(arr, where, positive=positive)
+    check_representable(arr, where, dtype, positive=positive)
     return jnp.asarray(arr, dtype=dtype)
+
+
+def check_dtype(dtype: Any, where: str) -> None:
+    """A TypeError unless `dtype` is an integer or floating dtype (bool, complex, strings and
+    objects are not parameters)."""
+    kind = np.dtype(dtype).kind
+    if kind == "b":
+        raise TypeError(
+            f"{where}: expected a real number array, got booleans (dtype bool). A boolean is "
+            "not a parameter value: store the number you mean as a float (e.g. 1.0)."
+        )
+    if kind not in "iuf":
+        raise TypeError(
+            f"{where}: expected a real numeric array, got dtype {np.dtype(dtype)}. "
+            "Store the parameter as a float array."
+        )
 
 
 def check_values(arr: np.ndarray, where: str, *, positive: bool = False) -> None:
@@ -74,15 +104,82 @@ def check_values(arr: np.ndarray, where: str, *, positive: bool = False) -> None
         )
 
 
-def as_int_tuple(value: Any, n: int, field: str, name: str) -> tuple[int, ...]:
-    """An int or a length-n sequence of ints, as a tuple of n Python ints."""
-    arr = np.atleast_1d(np.asarray(value))
-    if arr.dtype.kind not in "iuf" or arr.size not in (1, n) or not np.all(arr == np.round(arr)):
+def check_representable(arr: np.ndarray, where: str, dtype: Any, *,
+                        positive: bool = False) -> None:
+    """A ValueError for finite float64 values that `dtype` cannot hold: over its largest
+    finite value (they would become inf), or, where `positive`, so small that they round to 0."""
+    info = np.finfo(np.dtype(dtype))
+    if arr.size == 0:
+        return
+    big = np.abs(arr) > float(info.max)
+    if np.any(big):
+        bad = np.argwhere(big)[:3].tolist()
         raise ValueError(
-            f"node {name!r}, field {field!r}: expected an int or {n} ints, got {value!r}."
+            f"{where}: {float(arr[tuple(bad[0])] if arr.ndim else arr):.6g} (e.g. at index {bad}) "
+            f"is finite but over the largest {np.dtype(dtype).name} value {float(info.max):.6g}; "
+            "it would become inf. Rescale the parameter, or load with dtype=jnp.float64 (with "
+            "jax_enable_x64)."
+        )
+    if positive:
+        small = np.asarray(arr, np.dtype(dtype)) <= 0
+        if np.any(small):
+            bad = np.argwhere(small)[:3].tolist()
+            raise ValueError(
+                f"{where}: {float(arr[tuple(bad[0])] if arr.ndim else arr):.6g} (e.g. at index "
+                f"{bad}) is > 0 but rounds to 0 in {np.dtype(dtype).name}; a time constant must "
+                "be positive. Use a time constant in seconds that the dtype can hold (>= "
+                f"{float(info.tiny):.3g}), or load with dtype=jnp.float64."
+            )
+
+
+def as_int_tuple(value: Any, n: int, field: str, name: str, *,
+                 minimum: int | None = None) -> tuple[int, ...]:
+    """An int or a length-n sequence of ints (any numeric dtype with whole values), as a tuple
+    of n Python ints, each at least `minimum` if given."""
+    where = f"node {name!r}, field {field!r}"
+    try:
+        arr = np.atleast_1d(to_numpy(value))
+    except TypeError:
+        arr = np.array([object()])
+    if (arr.dtype.kind not in "iuf" or arr.ndim != 1 or arr.size not in (1, n)
+            or not np.all(np.isfinite(arr)) or not np.all(arr == np.round(arr))):
+        raise ValueError(f"{where}: expected an int or {n} ints, got {value!r}.")
+    if minimum is not None and np.any(arr < minimum):
+        raise ValueError(
+            f"{where}: every entry must be >= {minimum}, got {value!r}."
+            + (" A stride or dilation of 0 does not move the window." if minimum == 1 else "")
         )
     if arr.size == 1:
         arr = np.repeat(arr, n)
+    return tuple(int(v) for v in arr)
+
+
+def as_int(value: Any, field: str, name: str) -> int:
+    """One whole number (an int, or a float / 0-d array with a whole value) as a Python int."""
+    where = f"node {name!r}, field {field!r}"
+    try:
+        arr = to_numpy(value)
+    except TypeError:
+        arr = np.array(object())
+    if (arr.shape not in ((), (1,)) or arr.dtype.kind not in "iuf"
+            or not np.all(np.isfinite(arr)) or not np.all(arr == np.round(arr))):
+        raise ValueError(f"{where}: expected a whole number, got {value!r}.")
+    return int(arr.reshape(()))
+
+
+def as_shape(value: Any, field: str, name: str) -> tuple[int, ...]:
+    """A shape given as any array-like of whole, non-negative numbers (NIR files store them as
+    int or float arrays), as a tuple of Python ints."""
+    where = f"node {name!r}, field {field!r}"
+    try:
+        arr = np.atleast_1d(to_numpy(value))
+    except TypeError:
+        arr = np.array([object()])
+    if (arr.ndim != 1 or arr.dtype.kind not in "iuf" or not np.all(np.isfinite(arr))
+            or not np.all(arr == np.round(arr)) or np.any(arr < 0)):
+        raise ValueError(
+            f"{where}: expected a shape (a list of whole numbers >= 0), got {value!r}."
+        )
     return tuple(int(v) for v in arr)
 
 

@@ -84,9 +84,32 @@ def batched(fn: Callable[[Any], Any], xs: Any, batch_size: int, *, multiple_of: 
     return jax.tree.map(lambda *a: np.concatenate(a, axis=0), *outs)
 
 
+def _as_array(x: Any, name: str) -> Any:
+    if hasattr(x, "shape") and hasattr(x, "dtype"):
+        return x
+    try:
+        return np.asarray(x)
+    except Exception:  # noqa: BLE001 - ragged lists and the like
+        raise TypeError(
+            f"simulate: input {name!r} must be an array of shape (batch, T, *shape), got a "
+            f"{type(x).__name__} numpy cannot read as one."
+        ) from None
+
+
+def _count(value: Any, name: str, where: str) -> int:
+    """A positive whole number for a size option (not a bool, not 2.5)."""
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)):
+        raise TypeError(f"{where}: {name} must be a whole number >= 1, got {value!r}.")
+    if value < 1:
+        raise ValueError(f"{where}: {name} must be >= 1, got {value!r}.")
+    return int(value)
+
+
 def _as_dict(graph: Graph, xs: Any) -> dict[str, Any]:
     if isinstance(xs, Mapping):
-        return dict(xs)
+        return {k: _as_array(v, k) for k, v in xs.items()}
+    if len(graph.inputs) == 1:
+        return {graph.inputs[0]: _as_array(xs, graph.inputs[0])}
     if len(graph.inputs) != 1:
         raise TypeError(
             f"simulate: the graph has Inputs {list(graph.inputs)}; pass a dict from Input name "
@@ -96,6 +119,11 @@ def _as_dict(graph: Graph, xs: Any) -> dict[str, Any]:
 
 
 def _check_batch(graph: Graph, xs: dict[str, Any]) -> tuple[int, int]:
+    extra = sorted(set(xs) - set(graph.inputs))
+    if extra:
+        raise ValueError(
+            f"simulate: {extra} are not Inputs of the graph; expected keys {list(graph.inputs)}."
+        )
     sizes = set()
     for name in graph.inputs:
         if name not in xs:
@@ -178,12 +206,12 @@ def simulate(
     for name, x in xs.items():
         if not jnp.issubdtype(jnp.dtype(x.dtype), jnp.floating):
             raise TypeError(f"simulate: input {name!r} must be floating point, got {x.dtype}.")
-    batch_size = B if batch_size is None else int(batch_size)
-    time_chunk = T if time_chunk is None else int(time_chunk)
-    if batch_size < 1 or time_chunk < 1:
-        raise ValueError(
-            f"simulate: batch_size and time_chunk must be >= 1, got {batch_size}, {time_chunk}."
-        )
+    batch_size = B if batch_size is None else _count(batch_size, "batch_size", "simulate")
+    time_chunk = T if time_chunk is None else _count(time_chunk, "time_chunk", "simulate")
+    if not isinstance(record, (list, tuple)):
+        record = (record,) if isinstance(record, str) else record
+    if state is not None:
+        _check_batched_state(graph, state, B)
     runner = _Runner(graph, devices, record)
     total = -(-B // batch_size) * -(-T // time_chunk)
     with tqdm(total=total, disable=not progress, desc="simulate", unit="chunk") as bar:
@@ -229,6 +257,12 @@ def simulate_hdf5(
     to a temporary file and renamed into place when complete, so it is never left half-written.
     """
     src, dst = os.fspath(src), os.fspath(dst)
+    batch_size = _count(batch_size, "batch_size", "simulate_hdf5")
+    if time_chunk is not None:
+        time_chunk = _count(time_chunk, "time_chunk", "simulate_hdf5")
+    if not graph.outputs:
+        raise ValueError("simulate_hdf5: the graph has no Output node, so there is nothing to "
+                         "write. Add a nir.Output node and an edge into it.")
     if not os.path.exists(src):
         raise FileNotFoundError(f"{src}: no such HDF5 file.")
     runner = _Runner(graph, devices, ())
@@ -263,6 +297,18 @@ def simulate_hdf5(
                     for k, v in out.items():
                         dsets[k][b0:b1, t0:t1] = np.asarray(v)[: b1 - b0]
                     bar.update()
+
+
+def _check_batched_state(graph: Graph, state: Any, batch: int) -> None:
+    """A batched state: every leaf has the batch axis first and one sample's state after it."""
+    leaves = jax.tree.leaves(state)
+    bad = [tuple(np.shape(a)) for a in leaves if not np.shape(a) or np.shape(a)[0] != batch]
+    if bad:
+        raise ValueError(
+            f"simulate: state must have a leading batch axis of {batch} on every array (as "
+            f"simulate(...).state), got shapes {bad[:3]}."
+        )
+    graph.check_state(jax.tree.map(lambda a: a[0], state))
 
 
 class _ShapeOnly:

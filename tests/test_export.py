@@ -438,12 +438,11 @@ def test_write_is_atomic(tmp_path, monkeypatch):
     path = _write(g, tmp_path)
     before = path.read_bytes()
 
-    def broken(filename, graph, *a, **k):
-        with open(filename, "wb") as f:
-            f.write(b"partial")
+    def broken(group, data, where):
+        group.create_dataset("partial", data=1)
         raise OSError("disk full")
 
-    monkeypatch.setattr(nir, "write", broken)
+    monkeypatch.setattr(nirjax._export, "_write_group", broken)
     with pytest.raises(OSError, match="disk full"):
         nirjax.write(path, g)
     assert path.read_bytes() == before

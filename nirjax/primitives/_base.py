@@ -78,9 +78,10 @@ class Primitive(eqx.Module):
 
     def output_shape(self, input_shape: Shape, dtype: Any) -> Shape:
         """The per-step output shape for a per-step input of `input_shape`."""
-        state = self.init_state(input_shape, dtype)
+        # Abstractly, state included: nothing is allocated for a shape that is only checked.
         x = jax.ShapeDtypeStruct(input_shape, dtype)
-        _, y = eqx.filter_eval_shape(self.step, state, x)
+        _, y = eqx.filter_eval_shape(
+            lambda node, x: node.step(node.init_state(input_shape, dtype), x), self, x)
         return tuple(y.shape)
 
     def expected_input_shape(self) -> Shape | None:

@@ -11,7 +11,7 @@ import nir
 import numpy as np
 from jaxtyping import Array, Float
 
-from .._registry import ImportContext, as_int_tuple, module_to_nir, nir_to_module
+from .._registry import ImportContext, as_int, as_int_tuple, module_to_nir, nir_to_module
 from ._base import Primitive, Shape
 
 _DIMS = {1: ("NCH", "OIH", "NCH"), 2: ("NCHW", "OIHW", "NCHW")}
@@ -26,6 +26,28 @@ class _ConvNd(Primitive):
     padding: tuple[int, ...] | str = eqx.field(static=True)
     dilation: tuple[int, ...] = eqx.field(static=True)
     groups: int = eqx.field(static=True)
+
+    def __check_init__(self):
+        name = type(self).__name__
+        for field in ("stride", "dilation"):
+            if any(v < 1 for v in getattr(self, field)):
+                raise ValueError(
+                    f"{name}.{field}: every entry must be >= 1, got {getattr(self, field)}."
+                )
+        if not isinstance(self.padding, str) and any(p < 0 for p in self.padding):
+            raise ValueError(f"{name}.padding: every entry must be >= 0, got {self.padding}.")
+        if isinstance(self.groups, bool) or not isinstance(self.groups, int) or self.groups < 1:
+            raise ValueError(f"{name}.groups: expected an int >= 1, got {self.groups!r}.")
+
+    def output_shape(self, input_shape, dtype):
+        out = super().output_shape(input_shape, dtype)
+        if any(d < 1 for d in out[1:]) and all(d >= 1 for d in input_shape):
+            raise ValueError(
+                f"the kernel {tuple(self.weight.shape[2:])} (dilation {self.dilation}, padding "
+                f"{self.padding}) is larger than the padded input {tuple(input_shape)}, so the "
+                f"output {out} is empty. Use a smaller kernel or more padding."
+            )
+        return out
 
     def _explicit_padding(self) -> list[tuple[int, int]]:
         kernel = self.weight.shape[2:]
@@ -116,8 +138,8 @@ def _convert(cls, node, ctx: ImportContext, n: int):
                 f"'valid', got {padding!r}."
             )
     else:
-        padding = as_int_tuple(padding, n, "padding", ctx.name)
-    groups = int(np.asarray(node.groups))
+        padding = as_int_tuple(padding, n, "padding", ctx.name, minimum=0)
+    groups = as_int(node.groups, "groups", ctx.name)
     if groups < 1 or weight.shape[0] % groups:
         raise ValueError(
             f"node {ctx.name!r}, field 'groups': {groups} must be >= 1 and divide C_out = "
@@ -125,14 +147,14 @@ def _convert(cls, node, ctx: ImportContext, n: int):
         )
     input_shape = None
     if node.input_shape is not None:
-        input_shape = as_int_tuple(node.input_shape, n, "input_shape", ctx.name)
+        input_shape = as_int_tuple(node.input_shape, n, "input_shape", ctx.name, minimum=1)
     return cls(
         weight=weight,
         bias=bias,
         input_shape=input_shape,
-        stride=as_int_tuple(node.stride, n, "stride", ctx.name),
+        stride=as_int_tuple(node.stride, n, "stride", ctx.name, minimum=1),
         padding=padding,
-        dilation=as_int_tuple(node.dilation, n, "dilation", ctx.name),
+        dilation=as_int_tuple(node.dilation, n, "dilation", ctx.name, minimum=1),
         groups=groups,
     )
 

@@ -11,6 +11,7 @@ import nir
 import numpy as np
 from jaxtyping import Array, Float
 
+from .._limits import check_budget
 from .._registry import ImportContext, module_to_nir, nir_to_module
 from ._base import Primitive, Shape
 
@@ -19,6 +20,13 @@ def delay_steps(delay, dt: float, rounding: bool, name: str) -> np.ndarray:
     """Per-neuron delays in whole steps; an error where a delay is not a whole number of steps
     (unless `rounding`) or is negative."""
     delay = np.asarray(delay, dtype=np.float64)
+    if not np.all(np.isfinite(delay)):
+        raise ValueError(f"node {name!r}, field 'delay': must be finite seconds, got {delay}.")
+    if np.any(delay / dt > 2**62):
+        raise ValueError(
+            f"node {name!r}, field 'delay': {delay.max():.6g} s is {delay.max() / dt:.3g} steps "
+            f"of dt = {dt} s, too many to buffer. Check the delay's unit (seconds) or the dt."
+        )
     if np.any(delay < 0):
         raise ValueError(f"node {name!r}, field 'delay': must be >= 0 seconds, got {delay.min()}.")
     steps = delay / dt
@@ -98,7 +106,11 @@ def _(node: nir.Delay, ctx: ImportContext) -> Delay:
 
 def _build(delay, options, name: str) -> Delay:
     steps = delay_steps(np.asarray(delay), options.dt, options.delay_rounding, name)
-    return Delay(delay, dt=options.dt, max_steps=int(steps.max(initial=0)))
+    max_steps = int(steps.max(initial=0))
+    check_budget((max_steps, *np.shape(delay)), f"node {name!r}, field 'delay'",
+                 f"the buffer of the longest delay ({max_steps} steps of dt = {options.dt} s)",
+                 "Check the delay's unit (seconds) or use a larger dt.")
+    return Delay(delay, dt=options.dt, max_steps=max_steps)
 
 
 @module_to_nir.register

@@ -9,7 +9,13 @@ import equinox as eqx
 import nir
 import numpy as np
 
-from .._registry import ImportContext, module_to_nir, nir_to_module
+from .._registry import (
+    ImportContext,
+    as_int,
+    as_shape,
+    module_to_nir,
+    nir_to_module,
+)
 from ._base import Primitive, Shape
 
 
@@ -41,6 +47,12 @@ class Flatten(Primitive):
     start_dim: int = eqx.field(static=True, default=0)
     end_dim: int = eqx.field(static=True, default=-1)
 
+    def __check_init__(self):
+        for field in ("start_dim", "end_dim"):
+            value = getattr(self, field)
+            if isinstance(value, bool) or not isinstance(value, int):
+                raise TypeError(f"Flatten.{field}: expected an int, got {value!r}.")
+
     def __call__(self, x):
         return x.reshape(flatten_shape(x.shape, self.start_dim, self.end_dim))
 
@@ -54,9 +66,11 @@ class Flatten(Primitive):
 
 @nir_to_module.register
 def _(node: nir.Flatten, ctx: ImportContext) -> Flatten:
-    shape = (node.input_type or {}).get("input")
-    shape = None if shape is None else tuple(int(v) for v in np.atleast_1d(shape))
-    start, end = int(np.asarray(node.start_dim)), int(np.asarray(node.end_dim))
+    types = node.input_type if isinstance(node.input_type, dict) else {}
+    shape = types.get("input")
+    shape = None if shape is None else as_shape(shape, "input_type['input']", ctx.name)
+    start = as_int(node.start_dim, "start_dim", ctx.name)
+    end = as_int(node.end_dim, "end_dim", ctx.name)
     if shape is not None:
         flatten_shape(shape, start, end, ctx.name)
     return Flatten(input_shape=shape, start_dim=start, end_dim=end)

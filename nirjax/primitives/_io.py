@@ -8,23 +8,42 @@ import equinox as eqx
 import nir
 import numpy as np
 
-from .._registry import ImportContext, module_to_nir, nir_to_module
+from .._registry import ImportContext, as_shape, module_to_nir, nir_to_module
 from ._base import Primitive, Shape
 
 
-def _shape_of(types: dict | None, key: str, name: str) -> Shape:
+def _shape_of(types, key: str, name: str, *, optional: bool = False) -> Shape | None:
+    field = f"{'input' if key == 'input' else 'output'}_type"
+    if types is not None and not isinstance(types, dict):
+        raise ValueError(
+            f"node {name!r}, field {field!r}: expected a dict {{{key!r}: shape}}, got {types!r}."
+        )
     value = None if types is None else types.get(key)
     if value is None:
-        raise ValueError(f"node {name!r}: has no declared shape; NIR Input/Output need one.")
-    arr = np.atleast_1d(np.asarray(value))
-    if arr.dtype.kind not in "iu" or np.any(arr < 0):
-        raise ValueError(f"node {name!r}: expected a shape of non-negative ints, got {value!r}.")
-    return tuple(int(v) for v in arr)
+        if optional:
+            return None
+        raise ValueError(
+            f"node {name!r}, field {field!r}: has no declared shape; a NIR Input needs one "
+            f"(e.g. input_type={{'input': np.array([n])}})."
+        )
+    return as_shape(value, f"{field}[{key!r}]", name)
 
 
 class _Terminal(Primitive):
     linear: ClassVar[bool] = True  # an affine map of its input (continuous time)
-    shape: Shape = eqx.field(static=True)
+    shape: Shape | None = eqx.field(static=True)
+
+    def __check_init__(self):
+        if self.shape is None and isinstance(self, Input):
+            raise ValueError("Input: shape is required (the per-step shape of the input).")
+        if self.shape is not None and not (
+            isinstance(self.shape, tuple)
+            and all(isinstance(d, int) and not isinstance(d, bool) and d >= 0
+                    for d in self.shape)
+        ):
+            raise ValueError(
+                f"{type(self).__name__}: shape must be a tuple of ints >= 0, got {self.shape!r}."
+            )
 
     def __call__(self, x):
         return x
@@ -50,7 +69,8 @@ class Output(_Terminal):
 
     **Arguments:**
 
-    - `shape`: the per-step shape of the output (NIR's `output_type["output"]`).
+    - `shape`: the per-step shape of the output (NIR's `output_type["output"]`), or None to
+      take the shape of its input (as NIR's `infer_types` fills in a missing output type).
     """
 
 
@@ -61,7 +81,7 @@ def _(node: nir.Input, ctx: ImportContext) -> Input:
 
 @nir_to_module.register
 def _(node: nir.Output, ctx: ImportContext) -> Output:
-    return Output(_shape_of(node.output_type, "output", ctx.name))
+    return Output(_shape_of(node.output_type, "output", ctx.name, optional=True))
 
 
 @module_to_nir.register
@@ -71,4 +91,5 @@ def _(module: Input) -> nir.Input:
 
 @module_to_nir.register
 def _(module: Output) -> nir.Output:
-    return nir.Output(output_type={"output": np.array(module.shape)})
+    shape = None if module.shape is None else np.array(module.shape)
+    return nir.Output(output_type={"output": shape})

@@ -107,12 +107,16 @@ def _(node: nir.Affine, ctx: ImportContext) -> Affine:
     weight = ctx.param(node, "weight")
     _check_weight(weight, ctx.name)
     bias = ctx.param(node, "bias")
+    out = tuple(weight.shape[:-1])
     try:
-        np.broadcast_shapes(bias.shape, weight.shape[:-1])
+        grows = np.broadcast_shapes(bias.shape, out) != out
     except ValueError:
+        grows = True
+    if grows:
         raise ValueError(
-            f"node {ctx.name!r}, field 'bias': shape {tuple(bias.shape)} does not match the "
-            f"weight's output shape {tuple(weight.shape[:-1])}."
+            f"node {ctx.name!r}, field 'bias': shape {tuple(bias.shape)} does not fit the "
+            f"weight's output shape {out} (NIR's Affine outputs weight.shape[:-1]; a bias may "
+            f"broadcast to it, not widen it). Reshape the bias to {out}."
         ) from None
     return Affine(weight, bias)
 

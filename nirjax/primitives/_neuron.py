@@ -44,7 +44,14 @@ from .. import _reverse
 from .._discretization import jacobian
 from .._execution import scan
 from .._options import Options
-from .._registry import ImportContext, as_param, check_values, module_to_nir, nir_to_module
+from .._registry import (
+    ImportContext,
+    as_param,
+    check_dtype,
+    check_values,
+    module_to_nir,
+    nir_to_module,
+)
 from ._base import Primitive, Shape
 
 CONSTRAINTS = ("positive", "real")
@@ -111,7 +118,9 @@ class Neuron(Primitive):
         for field, constraint in self.parameters.items():
             value = getattr(self, field)
             if not isinstance(value, jax.core.Tracer):
-                check_values(np.asarray(value, np.float64), f"{type(self).__name__}.{field}",
+                where = f"{type(self).__name__}.{field}"
+                check_dtype(jnp.result_type(value), where)
+                check_values(np.asarray(value, np.float64), where,
                              positive=constraint == "positive")
 
     # ----------------------------------------------------------------- the definition
@@ -302,15 +311,25 @@ def register_neuron(cls: type[Neuron], nir_cls: type) -> type[Neuron]:
 
 def _from_nir_node(cls, node, ctx: ImportContext):
     raw = {f: getattr(node, f, None) for f in cls.parameters}
-    given = [np.shape(v) for v in raw.values() if v is not None]
     params = {}
     for field, constraint in cls.parameters.items():
         value = raw[field]
         if value is None and field in cls.nir_defaults:
-            shape = np.broadcast_shapes(*given) if given else ()
-            value = np.full(shape, cls.nir_defaults[field], np.float64)
+            continue
         params[field] = as_param(value, field, ctx.name, ctx.dtype,
                                  positive=constraint == "positive")
+    given = [tuple(p.shape) for p in params.values()]
+    for field, constraint in cls.parameters.items():
+        if field in params:
+            continue
+        try:
+            shape = np.broadcast_shapes(*given) if given else ()
+        except ValueError:
+            shape = ()  # the shape check below names the fields
+        value = np.full(shape, cls.nir_defaults[field], np.float64)
+        params[field] = as_param(value, field, ctx.name, ctx.dtype,
+                                 positive=constraint == "positive")
+    params = {f: params[f] for f in cls.parameters}
     try:
         np.broadcast_shapes(*(tuple(p.shape) for p in params.values()))
     except ValueError:

@@ -19,6 +19,29 @@ class _Pool2d(Primitive):
     stride: tuple[int, int] = eqx.field(static=True)
     padding: tuple[int, int] = eqx.field(static=True)
 
+    def __check_init__(self):
+        name = type(self).__name__
+        for field, low in (("kernel_size", 1), ("stride", 1), ("padding", 0)):
+            value = getattr(self, field)
+            if len(value) != 2 or any(v < low for v in value):
+                raise ValueError(
+                    f"{name}.{field}: expected 2 ints >= {low} (height, width), got {value}."
+                )
+
+    def output_shape(self, input_shape, dtype):
+        if len(input_shape) < 2:
+            raise ValueError(
+                f"pooling needs a (C, H, W) per-step input, got shape {tuple(input_shape)}."
+            )
+        padded = [d + 2 * p for d, p in zip(input_shape[-2:], self.padding)]
+        if any(k > d for k, d in zip(self.kernel_size, padded)):
+            raise ValueError(
+                f"kernel_size {self.kernel_size} is larger than the (padded) input "
+                f"{tuple(padded)} of shape {tuple(input_shape)}, so the output would be empty. "
+                "Use a smaller kernel or more padding."
+            )
+        return super().output_shape(input_shape, dtype)
+
     def _sum(self, x):
         lead = x.ndim - 2
         (ph, pw) = self.padding
@@ -61,13 +84,13 @@ class AvgPool2d(_Pool2d):
 
 
 def _convert(cls, node, ctx: ImportContext):
-    kernel = as_int_tuple(node.kernel_size, 2, "kernel_size", ctx.name)
+    kernel = as_int_tuple(node.kernel_size, 2, "kernel_size", ctx.name, minimum=1)
     stride = node.stride if node.stride is not None else kernel
     padding = node.padding if node.padding is not None else 0
     return cls(
         kernel_size=kernel,
-        stride=as_int_tuple(stride, 2, "stride", ctx.name),
-        padding=as_int_tuple(padding, 2, "padding", ctx.name),
+        stride=as_int_tuple(stride, 2, "stride", ctx.name, minimum=1),
+        padding=as_int_tuple(padding, 2, "padding", ctx.name, minimum=0),
     )
 
 
