@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import math
 
+from ._arch import SYNTAX, parse_arch
 from ._job import DATASETS, JobSpec, _as_tuple_ints, train_job
 from ._loop import LOSSES
 from ._models import NEURONS, READOUTS
@@ -50,6 +51,14 @@ def _sizes(text: str) -> tuple[int, ...]:
     return sizes
 
 
+def _arch(text: str) -> str:
+    try:
+        parse_arch(text)
+    except ValueError as e:
+        raise argparse.ArgumentTypeError(str(e)) from None
+    return text
+
+
 def add_parser(subparsers) -> argparse.ArgumentParser:
     import nirjax
 
@@ -82,8 +91,15 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     p.add_argument(
         "--hidden",
         type=_sizes,
-        default=_DEFAULT.hidden,
+        default=None,
         help="hidden layer sizes, e.g. 128 or 128,64 (default: 128)",
+    )
+    p.add_argument(
+        "--arch",
+        type=_arch,
+        default=None,
+        help="an architecture instead of --hidden, built with nirjax.nn: "
+        f"{SYNTAX}; a spiking --neuron follows every conv and fc, the readout is added",
     )
     p.add_argument(
         "--neuron",
@@ -165,12 +181,17 @@ def run(args: argparse.Namespace) -> int:
         raise UsageError(f"--val-fraction must be in [0, 1), got {args.val_fraction}")
     if args.patience is not None and args.val_fraction == 0:
         raise UsageError("--patience needs a validation split: pass --val-fraction, e.g. 0.1")
+    if args.arch and args.hidden is not None:
+        raise UsageError("--arch and --hidden both give the architecture; pass one of them")
+    if args.arch and args.graph:
+        raise UsageError("--arch and --graph both give the architecture; pass one of them")
     spec = JobSpec(
         dataset=args.dataset,
         test_data=args.test_data,
         n_steps=args.steps,
         encoder=args.encoder,
-        hidden=tuple(args.hidden),
+        hidden=tuple(args.hidden or _DEFAULT.hidden),
+        arch=args.arch,
         neuron=args.neuron,
         readout=args.readout,
         graph=args.graph,
