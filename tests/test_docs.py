@@ -6,7 +6,7 @@ The conventions (docs/README.md, "Checked docs"):
 
 - A python block runs, in page order, in one namespace per page, in a folder holding
   `model.nir` (written by `nirjax train`, trained for this test) and the NIR paper's
-  `lif_norse.nir`.
+  `lif_norse.nir` and `lif_exact.csv`.
 - `<!-- docs-test: setup CODE -->` on the lines just before a block runs CODE first (in the same
   namespace): for a fragment that uses names the page has not defined.
 - `<!-- docs-test: skip REASON -->` just before a block leaves it out; the reason is required.
@@ -97,8 +97,8 @@ def blocks(page: str) -> list[Block]:
 
 @pytest.fixture(scope="module")
 def workdir(tmp_path_factory):
-    """A folder with the files the docs use: `model.nir` from a quick `nirjax train` run and
-    the NIR paper's `lif_norse.nir`."""
+    """A folder with the files the docs use: `model.nir` from a quick `nirjax train` run, the
+    NIR paper's `lif_norse.nir` and its input and exact recording `lif_exact.csv`."""
     from nirjax._cli import main
 
     folder = tmp_path_factory.mktemp("docs")
@@ -107,6 +107,7 @@ def workdir(tmp_path_factory):
                  "--no-progress"]) == 0
     shutil.copy(run / "model.nir", folder / "model.nir")
     shutil.copy(conformance("lif", "lif_norse.nir"), folder / "lif_norse.nir")
+    shutil.copy(conformance("lif", "lif_exact.csv"), folder / "lif_exact.csv")
     return folder
 
 
@@ -157,10 +158,14 @@ def command_lines(page: str) -> list[tuple[int, str]]:
         if b.lang not in ("", "bash", "console", "sh", "shell"):
             continue
         joined = re.sub(r"\\\n\s*", " ", b.code)
+        # in a console transcript only the `$ ` lines are commands (the rest is output)
+        prompt = b.lang == "console" or any(x.lstrip().startswith("$ ")
+                                            for x in joined.splitlines())
         for line in joined.splitlines():
             line = line.strip()
-            if line.startswith("$ "):
-                line = line[2:]
+            if prompt and not line.startswith("$ "):
+                continue
+            line = line[2:] if line.startswith("$ ") else line
             if line.startswith("nirjax ") or line == "nirjax":
                 out.append((b.line, line.split("#")[0].strip()))
     return out

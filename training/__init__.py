@@ -4,6 +4,7 @@ the `nirjax train` job.
 Depends on nirjax; nirjax never imports it.
 """
 
+from ._arch import arch_snn as arch_snn, parse_arch as parse_arch
 from ._characterize import Characterization as Characterization, characterize as characterize
 from ._characterize_structure import Structure as Structure, structured_graph as structured_graph
 from ._datasets import (
