@@ -10,6 +10,7 @@ its arguments.
 
 from __future__ import annotations
 
+import copy
 import math
 from collections.abc import Sequence
 from typing import Any
@@ -438,4 +439,4 @@ class Node(Layer):
         self.nir_node = node
 
     def node(self, name, input_shape, rng):
-        return self.nir_node
+        return copy.deepcopy(self.nir_node)  # the network sets its types; the given one stays
