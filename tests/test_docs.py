@@ -25,7 +25,9 @@ The conventions (docs/README.md, "Checked docs"):
 
 from __future__ import annotations
 
+import contextlib
 import glob
+import io
 import json
 import math
 import os
@@ -123,7 +125,8 @@ def test_python_blocks_run(page, workdir, monkeypatch):
             continue
         code = b.setup + b.code
         try:
-            exec(compile(code, f"{page}:{b.line}", "exec"), scope)
+            with contextlib.redirect_stdout(io.StringIO()):  # what the blocks print
+                exec(compile(code, f"{page}:{b.line}", "exec"), scope)
         except Exception as e:  # noqa: BLE001 - report which block of which page failed
             raise AssertionError(f"{page}, python block at line {b.line} failed: "
                                  f"{type(e).__name__}: {e}") from e

@@ -50,8 +50,8 @@ class JobSpec:
       readout; `li`: membrane readout; None: `lif` for digits, whose file snnTorch can load
       too, `li` otherwise, which learns spike-timing tasks more easily): the architecture,
       ignored with `graph`.
-    - `arch`: an architecture string (`"1x8x8:c8k3p1,sp2,fc64"`, syntax in
-      `training._arch`), built with `nirjax.nn`; replaces `hidden`.
+    - `arch`: an architecture string (`"1x8x8:c8k3p1,sp2,fc64"`, syntax in docs/training.md),
+      built with `nirjax.nn`; replaces `hidden`; not with `graph`.
     - `graph`: start from this .nir file (architecture and initial parameters).
     - `epochs`, `batch_size`, `lr`, `seed`, `loss` (None: chosen from the readout),
       `surrogate`, `dt` (s; None: the graph's recorded dt, else 1e-4).
@@ -169,8 +169,10 @@ def train_job(spec: JobSpec, *, log=print) -> dict:
     out = spec.out or default_out(spec)
     os.makedirs(out, exist_ok=True)
     log(f"nirjax train: output folder {os.path.abspath(out)}")
+    if spec.arch and spec.graph:
+        raise ValueError("JobSpec: arch and graph both give the architecture; pass one of them")
     train, test = load_dataset(spec)
-    if spec.arch and not spec.graph:  # a CxHxW: prefix views flat inputs as images
+    if spec.arch:  # a CxHxW: prefix views flat inputs as images
         shape = shape_for_arch(parse_arch(spec.arch), train.input_shape, train.name)
         train, test = reshaped(train, shape), reshaped(test, shape)
     if spec.limit is not None:
