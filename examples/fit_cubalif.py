@@ -10,7 +10,7 @@
 
 The same fit from the shell:
 
-    nirjax fit out/nominal.nir out/recording.h5 --params tau_syn,tau_mem,r,v_threshold \
+    nirjax calibrate out/nominal.nir out/recording.h5 --params tau_syn,tau_mem,r,v_threshold \
         --out out/calibrated.nir --plot out/fit.png
 
 Run: `python examples/fit_cubalif.py [--out OUT_DIR] [--neurons 64] [--steps 400]`.

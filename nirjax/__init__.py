@@ -86,3 +86,5 @@ def __getattr__(name: str):
 
         return getattr(importlib.import_module(f".{_LAZY[name]}", __name__), name)
     raise AttributeError(f"module 'nirjax' has no attribute {name!r}")
+
+from . import nn as nn  # noqa: E402  (the network builder; imports the primitives above)

@@ -416,10 +416,7 @@ def compare(
     if not isinstance(graph, Graph):
         raise TypeError(f"compare: expected a nirjax.Graph, got {type(graph).__name__}.")
     if dt is not None and abs(float(dt) - graph.options.dt) > 1e-12 * float(dt):
-        from ._export import to_nir
-        from ._import import from_nir
-
-        graph = from_nir(to_nir(graph), dt=float(dt), dtype=graph.dtype)
+        graph = graph.with_options(dt=float(dt))  # asked for: run at this step
     dt = graph.options.dt
     if not 0 <= time_shift < dt:
         raise ValueError(f"time_shift: must be in [0, dt) = [0, {dt}), got {time_shift}.")

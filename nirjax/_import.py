@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import math
 import os
 import re
 from collections.abc import Mapping
@@ -262,6 +263,33 @@ def _build(
     )
 
 
+def _recorded_dts(src: nir.NIRGraph, prefix: str = ""):
+    """`(where, dt)` for every dt recorded in the metadata of `src` and of its nodes."""
+    key = Options.metadata_key("dt")
+    meta = getattr(src, "metadata", None) or {}
+    if key in meta:
+        yield prefix or "the graph", Options.from_metadata({key: meta[key]})["dt"]
+    for name, node in getattr(src, "nodes", {}).items():
+        where = f"{prefix}/{name}" if prefix else name
+        if isinstance(node, nir.NIRGraph):
+            yield from _recorded_dts(node, where)
+        elif key in (getattr(node, "metadata", None) or {}):
+            yield f"node {where!r}", Options.from_metadata({key: node.metadata[key]})["dt"]
+
+
+def _check_recorded_dt(src: nir.NIRGraph, dt: Any) -> None:
+    """A dt passed to `from_nir` must agree with the one the file records: a graph's
+    parameters (e.g. `r = tau / dt` of a trained network) hold for the step it was made with,
+    so running it at another step is a choice to make explicitly, not by accident."""
+    for where, recorded in _recorded_dts(src):
+        if not math.isclose(float(dt), float(recorded), rel_tol=1e-9, abs_tol=0.0):
+            raise ValueError(
+                f"from_nir: {where} records dt={recorded!r}, but dt={dt!r} was passed. Leave "
+                "dt out to use the recorded step, or run it at another step on purpose: "
+                f"nirjax.from_nir(graph).with_options(dt={dt!r})."
+            )
+
+
 def from_nir(
     src: nir.NIRGraph | str | os.PathLike,
     *,
@@ -279,9 +307,11 @@ def from_nir(
     - `src`: a `nir.NIRGraph`, or the path of a .nir file.
     - `**options`: the dynamics options, by the names of `nirjax.Options`: `dt` (the time step
       in seconds; required unless the graph records one), `discretization`, `reset`,
-      `input_mode`, `cuba_order`, `surrogate`, `detach_reset`, `gradient`, `delay_rounding`. An
-      option given here (not None) applies to every node and overrides what the file records; unset
-      ones take the value recorded on the node, else on its enclosing graphs, else the default.
+      `input_mode`, `cuba_order`, `surrogate`, `detach_reset`, `gradient`, `delay_rounding`.
+      An option given here (not None) applies to every node and overrides what the file records (except
+      dt: a dt that differs from a recorded one is an error, since a graph's parameters hold
+      for its step; change it explicitly with `.with_options(dt=...)`); unset ones take
+      the value recorded on the node, else on its enclosing graphs, else the default.
     - `node_options`: per-node overrides, `{"node name": {"reset": "subtract", ...}}` (a nested
       node is `"sub/node"`); they override everything else for that node.
     - `dtype`: the floating dtype of parameters, inputs and state (default float32).
@@ -298,6 +328,8 @@ def from_nir(
     dtype = _resolve_dtype(dtype)
     check_names(options, "from_nir: ")
     explicit = {k: v for k, v in options.items() if v is not None}
+    if "dt" in explicit:
+        _check_recorded_dt(src, explicit["dt"])
     settings = {**Options.from_metadata(getattr(src, "metadata", None), "graph metadata"),
                 **explicit}
     if "dt" not in settings:

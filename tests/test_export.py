@@ -410,8 +410,15 @@ def test_options_given_at_load_override_recorded_ones(tmp_path):
     path = tmp_path / "g.nir"
     nirjax.write(path, g1)
     assert nirjax.load(path).options.reset == "subtract"
-    g3 = nirjax.load(path, reset="value", dt=2 * DT)
-    assert g3.options.reset == "value" and g3.options.dt == 2 * DT
+    g3 = nirjax.load(path, reset="value", dt=DT)  # the recorded dt may be repeated
+    assert g3.options.reset == "value" and g3.options.dt == DT
+    # another dt than the recorded one is refused (the parameters hold for the recorded step),
+    # and asked for explicitly with with_options
+    with pytest.raises(ValueError, match=r"the graph records dt=0\.001, but dt=0\.002 was "
+                       r"passed.*with_options\(dt=0\.002\)"):
+        nirjax.load(path, dt=2 * DT)
+    g4 = nirjax.load(path).with_options(dt=2 * DT)
+    assert g4.options.dt == 2 * DT and g4.options.reset == "subtract"
 
 
 def test_graph_metadata_and_names_survive(tmp_path):

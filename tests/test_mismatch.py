@@ -283,7 +283,7 @@ def test_recording_round_trip_through_nir_data(tmp_path, chip):
                                   sim.recordings["lif"]["output"])
     assert not list(tmp_path.glob(".tmp-*"))  # written atomically, nothing left behind
     with pytest.raises(ValueError, match="differs from the graph's dt"):
-        read_recording(path, nirjax.from_nir(nirjax.to_nir(graph), dt=2e-4))
+        read_recording(path, graph.with_options(dt=2e-4))
 
 
 def test_cli_fit_in_process(tmp_path, chip, capsys):
@@ -297,12 +297,14 @@ def test_cli_fit_in_process(tmp_path, chip, capsys):
                         seed=11, path=tmp_path / "rec.h5")
     out, fig = tmp_path / "calibrated.nir", tmp_path / "fit.png"
     rc = main([
-        "fit", str(nominal), str(tmp_path / "rec.h5"), "--params", "tau_mem,v_threshold",
+        "calibrate", str(nominal), str(tmp_path / "rec.h5"), "--params", "tau_mem,v_threshold",
         "--out", str(out), "--steps", "30", "--lr", "0.15", "--quiet", "--plot", str(fig),
         "--multi-start", "2",
     ])
     assert rc == 0
-    text = capsys.readouterr().out
+    captured = capsys.readouterr()
+    text = captured.out
+    assert "alias" not in captured.err  # calibrate is the command's own name
     assert "lif.tau_mem" in text and "lif.v_threshold" in text and f"wrote {out}" in text
     calibrated = nirjax.load(out)
     before = relative_errors(graph, sim.graph, ("tau_mem", "v_threshold"))
@@ -310,11 +312,16 @@ def test_cli_fit_in_process(tmp_path, chip, capsys):
     for name in after:
         assert np.median(after[name]) < 0.5 * np.median(before[name]), name
     assert fig.exists() and fig.stat().st_size > 1000
-    # bad parameter name: one line on stderr, exit code 2
-    rc = main(["fit", str(nominal), str(tmp_path / "rec.h5"), "--params", "bogus",
-               "--out", str(tmp_path / "x.nir"), "--quiet"])
-    assert rc == 2
-    assert "is not a parameter" in capsys.readouterr().err
+    # bad parameter name: one line on stderr, exit code 2; under the old name `fit` the same
+    # command, after a note that it is an alias
+    for name in ("calibrate", "fit"):
+        rc = main([name, str(nominal), str(tmp_path / "rec.h5"), "--params", "bogus",
+                   "--out", str(tmp_path / "x.nir"), "--quiet"])
+        assert rc == 2
+        err = capsys.readouterr().err
+        assert f"nirjax {name}: error:" in err and "is not a parameter" in err
+        note = "note: `nirjax fit` is an alias of `nirjax calibrate` (hardware calibration)"
+        assert (note in err) == (name == "fit")
 
 
 def test_nodes_inside_subgraphs_are_fitted_and_forced():

@@ -4,6 +4,7 @@ the `nirjax train` job.
 Depends on nirjax; nirjax never imports it.
 """
 
+from ._arch import arch_snn as arch_snn, parse_arch as parse_arch
 from ._batches import batches as batches
 from ._callbacks import StopWhen as StopWhen, TensorBoard as TensorBoard
 from ._characterize import Characterization as Characterization, characterize as characterize

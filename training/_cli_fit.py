@@ -1,4 +1,8 @@
-"""`nirjax fit NOMINAL.nir RECORDING.h5 --out calibrated.nir`: calibrate a graph to a chip.
+"""`nirjax calibrate NOMINAL.nir RECORDING.h5 --out calibrated.nir`: calibrate a graph to a chip.
+
+`nirjax fit` is the same command under its former name, kept as an alias that says so on
+stderr (training a network is `nirjax train` / `training.fit`). Both are registered here, by the
+entry point `fit = "training._cli_fit"` of the group `nirjax.commands`.
 
 RECORDING.h5 is a NIR data file (`nir.write_data`) holding the recorded nodes' observables
 (`"v"`, `"I"`, `"output"`) and the inputs that drove them, as the `"output"` observable of the
@@ -6,6 +10,8 @@ graph's Input node (see docs/mismatch.md; `training.simulate_chip(..., path=...)
 """
 
 from __future__ import annotations
+
+import sys
 
 import numpy as np
 
@@ -21,17 +27,39 @@ from ._mismatch_data import read_recording
 from ._mismatch_targets import as_graph
 from ._validate import check_finite_graph
 
+DESCRIPTION = (
+    "Calibrate NOMINAL.nir to a chip: optionally find each recorded neuron's structure first "
+    "(--structure, as `nirjax characterize`), then fit the deviations of per-neuron parameters "
+    "(and optional per-row weight gains) to the membrane traces and/or spikes in RECORDING.h5 "
+    "by gradient descent, and write the calibrated graph."
+)
+ALIAS_NOTE = ("note: `nirjax fit` is an alias of `nirjax calibrate` (hardware calibration); "
+              "to train a network use `nirjax train` or training.fit.")
+
 
 def add_parser(subparsers) -> None:
     p = subparsers.add_parser(
-        "fit",
-        help="calibrate a nominal graph to a chip's recording (fit hardware mismatch)",
-        description=(
-            "Fit the deviations of per-neuron parameters (and optional per-row weight gains) of "
-            "NOMINAL.nir to the membrane traces and/or spikes in RECORDING.h5 by gradient "
-            "descent, and write the calibrated graph."
-        ),
+        "calibrate",
+        help="calibrate a nominal graph to a chip's recording (mismatch fit, with "
+        "characterization via --structure)",
+        description=DESCRIPTION,
     )
+    _arguments(p)
+    p.set_defaults(func=run)
+    alias = subparsers.add_parser(
+        "fit", help="alias of `calibrate` (kept for old scripts; says so on stderr)",
+        description=DESCRIPTION + " `nirjax fit` is an alias of `nirjax calibrate`.",
+    )
+    _arguments(alias)
+    alias.set_defaults(func=run_alias)
+
+
+def run_alias(args) -> int:
+    print(ALIAS_NOTE, file=sys.stderr)
+    return run(args)
+
+
+def _arguments(p) -> None:
     p.add_argument("nominal", help="the nominal graph (.nir)")
     p.add_argument("recording", help="NIR data file with the recording and its inputs (.h5)")
     p.add_argument("--out", required=True, help="where to write the calibrated graph (.nir)")
@@ -74,7 +102,6 @@ def add_parser(subparsers) -> None:
     p.add_argument("--plot", default=None, metavar="FIG.png",
                    help="plot recorded against nominal and fitted activity")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
-    p.set_defaults(func=run)
 
 
 def run(args) -> int:

@@ -13,6 +13,7 @@ import math
 
 from nirjax.cli import integer, number
 
+from ._arch import SYNTAX, parse_arch
 from ._events import BINNINGS, EVENT_DATASETS
 from ._job import DATASETS, JobSpec, _as_tuple_ints, train_job
 from ._loop import LOSSES
@@ -52,6 +53,14 @@ def _sizes(text: str) -> tuple[int, ...]:
     if not sizes or any(s < 1 for s in sizes):
         raise argparse.ArgumentTypeError(f"expected positive layer sizes, got {text!r}")
     return sizes
+
+
+def _arch(text: str) -> str:
+    try:
+        parse_arch(text)
+    except ValueError as e:
+        raise argparse.ArgumentTypeError(str(e)) from None
+    return text
 
 
 def add_parser(subparsers) -> argparse.ArgumentParser:
@@ -101,8 +110,15 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     p.add_argument(
         "--hidden",
         type=_sizes,
-        default=_DEFAULT.hidden,
+        default=None,
         help="hidden layer sizes, e.g. 128 or 128,64 (default: 128)",
+    )
+    p.add_argument(
+        "--arch",
+        type=_arch,
+        default=None,
+        help="an architecture instead of --hidden, built with nirjax.nn: "
+        f"{SYNTAX}; a spiking --neuron follows every conv and fc, the readout is added",
     )
     p.add_argument(
         "--neuron",
@@ -226,12 +242,17 @@ def run(args: argparse.Namespace) -> int:
             raise UsageError("--tensorboard needs tensorboardX: pip install tensorboardX")
     if args.patience is not None and args.val_fraction == 0:
         raise UsageError("--patience needs a validation split: pass --val-fraction, e.g. 0.1")
+    if args.arch and args.hidden is not None:
+        raise UsageError("--arch and --hidden both give the architecture; pass one of them")
+    if args.arch and args.graph:
+        raise UsageError("--arch and --graph both give the architecture; pass one of them")
     spec = JobSpec(
         dataset=args.dataset,
         test_data=args.test_data,
         n_steps=args.steps,
         encoder=args.encoder,
-        hidden=tuple(args.hidden),
+        hidden=tuple(args.hidden or _DEFAULT.hidden),
+        arch=args.arch,
         neuron=args.neuron,
         readout=args.readout,
         graph=args.graph,

@@ -28,6 +28,7 @@ import nirjax
 from nirjax import UsageError
 from nirjax.cli import check_writable, remove_stale_temporaries
 
+from ._arch import arch_snn, parse_arch, reshaped, shape_for_arch
 from ._datasets import SpikeDataset, digits, random_manifolds, read_spiking_hdf5
 from ._events import DURATION, EVENT_DATASETS, load_events
 from ._loop import METRICS, TrainConfig, default_loss, fit, write_json
@@ -60,6 +61,8 @@ class JobSpec:
       readout; `li`: membrane readout; None: `lif` for digits, whose file snnTorch can load
       too, `li` otherwise, which learns spike-timing tasks more easily): the architecture,
       ignored with `graph`.
+    - `arch`: an architecture string (`"1x8x8:c8k3p1,sp2,fc64"`, syntax in docs/training.md),
+      built with `nirjax.nn`; replaces `hidden`; not with `graph`.
     - `graph`: start from this .nir file (architecture and initial parameters).
     - `epochs`, `batch_size`, `lr`, `seed`, `loss` (None: chosen from the readout),
       `surrogate`, `dt` (s; None: the graph's recorded dt, else 1e-4).
@@ -86,6 +89,7 @@ class JobSpec:
     hidden: tuple[int, ...] = (128,)
     neuron: str = "lif"
     readout: str | None = None
+    arch: str | None = None
     graph: str | None = None
     epochs: int = 30
     batch_size: int = 64
@@ -179,10 +183,18 @@ def _build_graph(spec: JobSpec, train: SpikeDataset) -> nirjax.Graph:
         if spec.dt is None and "dt" not in nirjax.recorded_options(src):
             kwargs["dt"] = train.dt  # the step the data were binned / encoded with
         return nirjax.from_nir(src, **kwargs)
+    if spec.arch:
+        dt = spec.dt if spec.dt is not None else train.dt
+        nir_graph = arch_snn(spec.arch, train.input_shape, train.n_classes,
+                             neuron=spec.neuron, dt=dt, tau_mem=10 * dt, tau_syn=5 * dt,
+                             readout=spec.readout or ("lif" if spec.dataset == "digits" else "li"),
+                             seed=spec.seed)
+        return nirjax.from_nir(nir_graph, dt=dt, surrogate=spec.surrogate)
     if len(train.input_shape) != 1:
         raise ValueError(
             f"dataset {train.name!r}: inputs have per-step shape {train.input_shape}; the built-in "
-            "networks take flat inputs. Pass --graph with a network for this shape"
+            "networks take flat inputs. Pass --arch (e.g. c8k3p1,sp2,fc64) or --graph with a "
+            "network for this shape"
         )
     dt = spec.dt if spec.dt is not None else train.dt
     if spec.target:
@@ -228,7 +240,12 @@ def train_job(spec: JobSpec, *, log=print) -> dict:
     os.makedirs(out, exist_ok=True)
     remove_stale_temporaries(out)  # left by a run of this job that was killed
     log(f"nirjax train: output folder {os.path.abspath(out)}")
+    if spec.arch and spec.graph:
+        raise ValueError("JobSpec: arch and graph both give the architecture; pass one of them")
     train, test = load_dataset(spec, _model_dt(spec))
+    if spec.arch:  # a CxHxW: prefix views flat inputs as images
+        shape = shape_for_arch(parse_arch(spec.arch), train.input_shape, train.name)
+        train, test = reshaped(train, shape), reshaped(test, shape)
     if spec.limit is not None:
         train = train.subset(np.arange(min(spec.limit, len(train))))
     val = None

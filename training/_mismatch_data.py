@@ -174,7 +174,8 @@ def read_recording(src, graph=None) -> Recording:
     if dt is not None and not np.isclose(dt, graph.options.dt, rtol=1e-6):
         raise ValueError(
             f"recording: time step {dt} s differs from the graph's dt {graph.options.dt} s. "
-            "Load the graph with the recording's dt (nirjax.from_nir(..., dt=...))."
+            "Use the graph at the recording's dt (nirjax.from_nir(..., dt=...) for a file that "
+            "records none, else graph.with_options(dt=...))."
         )
     inputs = {}
     recordings = {}

@@ -9,6 +9,7 @@ import numpy as np
 from .._export import to_nir
 from .._graph import Graph
 from .._import import from_nir
+from .._options import Options
 from ._common import (
     _check_options,
     _modules,
@@ -127,6 +128,7 @@ def to_snntorch(model: Graph | nir.NIRGraph) -> nir.NIRGraph:
     (dt,) = dts
     if dt != SNNTORCH_DT:
         graph = rescale_time(graph, SNNTORCH_DT / dt)
+        _record_dt(graph, SNNTORCH_DT)  # the parameters now hold for snnTorch's step
     for path, node in _walk(graph):
         fix = "Give the layer one threshold (and one r dt / tau)."
         if isinstance(node, nir.IF):
@@ -155,3 +157,12 @@ def to_snntorch(model: Graph | nir.NIRGraph) -> nir.NIRGraph:
     return graph
 
 
+def _record_dt(graph: nir.NIRGraph, dt: float) -> None:
+    """Set the dt recorded in the metadata of `graph` and of its nodes (where one is) to `dt`."""
+    key = Options.metadata_key("dt")
+    for node in [graph, *graph.nodes.values()]:
+        meta = getattr(node, "metadata", None)
+        if isinstance(meta, dict) and key in meta:
+            meta[key] = float(dt)
+        if isinstance(node, nir.NIRGraph) and node is not graph:
+            _record_dt(node, dt)
