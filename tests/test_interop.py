@@ -456,13 +456,67 @@ def test_fold_r_is_exact_and_lets_norse_import_r():
     nirjax.interop.to_norse(folded)  # accepted now
 
 
-@pytest.mark.parametrize("peer", ["snntorch", "norse", "nengo"])
+_PEER_MODULES = {"snntorch": "snntorch", "norse": "norse.torch", "nengo": "nengo",
+                 "sinabs": "sinabs.nir", "rockpool": "rockpool.nn.modules.torch.nir",
+                 "spyx": "spyx.nir"}
+
+
+@pytest.mark.parametrize("peer", sorted(_PEER_MODULES))
 def test_default_train_model_to_peer(peer, cases):
-    pytest.importorskip({"snntorch": "snntorch", "norse": "norse.torch", "nengo": "nengo"}[peer],
-                        reason=f"{peer} is not installed")
+    """`nirjax train`'s network exported to each peer (Sinabs, Rockpool, Spyx through
+    `for_peer`, the peer's neuron model) runs identically there."""
+    if peer == "spyx":
+        pytest.importorskip("flax", reason="Flax is not installed (.ci/run installs it for Spyx)")
+    pytest.importorskip(_PEER_MODULES[peer], reason=f"{peer} is not installed")
     ref, ours = cases.default_model_to_peer(peer, STEPS, 2, seed=0)
     if peer == "nengo":  # LI readout: a voltage
         np.testing.assert_allclose(ours, ref, rtol=0, atol=cases.LI_ATOL)
     else:
         _agree(ref, ours)
         assert np.array_equal(ref, ours)
+
+
+def test_for_peer_changes_only_the_neuron_model_and_refuses_what_the_peer_lacks():
+    """`for_peer(model, "sinabs")` is Sinabs's LIF (`v <- e^{-dt/tau} v + x`, several spikes at
+    `v >= thr`, subtracted), checked against a numpy loop; LI readouts and LIF for Rockpool are
+    refused with the fix."""
+    from training import feedforward_snn
+
+    dt = 1e-3
+    li = nirjax.from_nir(feedforward_snn(3, 2, hidden=(4,), dt=dt, tau_mem=5e-3), dt=dt)
+    with pytest.raises(NotImplementedError, match="readout='lif'"):
+        nirjax.interop.for_peer(li, "sinabs")
+    graph = feedforward_snn(3, 2, hidden=(4,), readout="lif", dt=dt, tau_mem=5e-3, gain=6.0)
+    with pytest.raises(NotImplementedError, match="neuron cubalif"):
+        nirjax.interop.for_peer(nirjax.from_nir(graph, dt=dt), "rockpool")
+    with pytest.raises(ValueError, match="one of"):
+        nirjax.interop.for_peer(nirjax.from_nir(graph, dt=dt), "loihi")
+    model = nirjax.interop.for_peer(nirjax.from_nir(graph, dt=dt), "sinabs")
+    nirjax.interop.to_sinabs(model)  # accepted
+    xs = (np.random.default_rng(0).uniform(size=(60, 3)) < 0.4).astype(np.float32)
+    alpha = np.exp(-dt / 5e-3)
+
+    def layer(w, b, x):
+        v, out = np.zeros(w.shape[0]), []
+        for t in range(len(x)):
+            v = alpha * v + (w @ x[t] + b)
+            z = np.floor(np.maximum(v, 0))  # threshold 1, v >= 1 counts
+            v = v - z
+            out.append(z)
+        return np.array(out)
+
+    n = {k: graph.nodes[k] for k in ("fc1", "fc_out")}
+    h = layer(np.float64(n["fc1"].weight), np.float64(n["fc1"].bias), xs)
+    ref = layer(np.float64(n["fc_out"].weight), np.float64(n["fc_out"].bias), h)
+    assert ref.max() >= 2  # several spikes in one step did happen
+    np.testing.assert_array_equal(np.asarray(model(xs)), ref)
+
+
+def test_nirjax_train_peer_flag_writes_a_model_the_peer_imports(tmp_path):
+    from training import JobSpec, train_job
+
+    train_job(JobSpec(peer="spyx", epochs=1, limit=16, hidden=(8,), out=str(tmp_path),
+                      progress=False), log=lambda *a: None)
+    model = nirjax.load(str(tmp_path / "model.nir"))
+    assert model.node("lif1").options.spike_order == "before_input"
+    nirjax.interop.to_spyx(model)  # accepted

@@ -99,6 +99,13 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
         "otherwise)",
     )
     p.add_argument(
+        "--peer",
+        choices=("sinabs", "rockpool", "spyx"),
+        default=None,
+        help="train that peer's neuron model (nirjax.interop.for_peer) so that model.nir "
+        "exports to it exactly; rockpool needs --neuron cubalif",
+    )
+    p.add_argument(
         "--graph",
         default=None,
         metavar="FILE.nir",
@@ -188,6 +195,7 @@ def run(args: argparse.Namespace) -> int:
         progress=not args.no_progress,
         resume=not args.no_resume,
         limit=args.limit,
+        peer=args.peer,
     )
     train_job(spec)
     return 0

@@ -58,6 +58,8 @@ class JobSpec:
     - `out`: output folder (default `runs/train-<dataset>-<time>`).
     - `limit`: train on the first `limit` training samples only (smoke tests).
     - `max_samples`: read only the first samples of an HDF5 file.
+    - `peer`: `"sinabs"`, `"rockpool"` or `"spyx"`: train that peer's neuron model
+      (`nirjax.interop.for_peer`), so that `model.nir` exports to it exactly (`to_<peer>`).
     """
 
     dataset: str = "digits"
@@ -84,6 +86,7 @@ class JobSpec:
     resume: bool = True
     max_samples: int | None = None
     limit: int | None = None
+    peer: str | None = None
 
 
 def load_dataset(spec: JobSpec) -> tuple[SpikeDataset, SpikeDataset]:
@@ -119,7 +122,7 @@ def _build_graph(spec: JobSpec, train: SpikeDataset) -> nirjax.Graph:
         src = nirjax.read(spec.graph)
         if spec.dt is None and "dt" not in nirjax.recorded_options(src):
             kwargs["dt"] = 1e-4
-        return nirjax.from_nir(src, **kwargs)
+        return _for_peer(nirjax.from_nir(src, **kwargs), spec.peer)
     if len(train.input_shape) != 1:
         raise ValueError(
             f"dataset {train.name!r}: inputs have per-step shape {train.input_shape}; the built-in "
@@ -137,7 +140,15 @@ def _build_graph(spec: JobSpec, train: SpikeDataset) -> nirjax.Graph:
         tau_syn=5 * dt,
         seed=spec.seed,
     )
-    return nirjax.from_nir(nir_graph, dt=dt, surrogate=spec.surrogate)
+    return _for_peer(nirjax.from_nir(nir_graph, dt=dt, surrogate=spec.surrogate), spec.peer)
+
+
+def _for_peer(graph: nirjax.Graph, peer: str | None) -> nirjax.Graph:
+    if peer is None:
+        return graph
+    import nirjax.interop
+
+    return nirjax.interop.for_peer(graph, peer)
 
 
 def default_out(spec: JobSpec) -> str:
