@@ -543,6 +543,12 @@ def _rockpool_run(net, xs):
     return out.transpose(0, 1).numpy()
 
 
+def _rockpool_layers(net):
+    """The modules of a Rockpool network (its `modules()` is a dict of name -> module)."""
+    modules = net.modules()
+    return list(modules.values()) if isinstance(modules, dict) else list(modules)
+
+
 def _rockpool_float64(net, graph):
     """Rockpool's torch modules in float64 (the same parameter values: float32 widens
     exactly), and the exported graph's arrays in float64. Rockpool casts its states and spike
@@ -553,7 +559,7 @@ def _rockpool_float64(net, graph):
     from rockpool.nn.modules.torch.lif_torch import StepPWL
 
     net = net.double()
-    for m in net.modules():
+    for m in _rockpool_layers(net):
         if hasattr(m, "spike_generation_fn"):
             m.spike_generation_fn = lambda *a: StepPWL.apply(*a).double()
     for node in graph.nodes.values():
@@ -570,7 +576,7 @@ def _rockpool_run64(net, xs):
     import torch
 
     net.reset_state()
-    for m in net.modules():
+    for m in _rockpool_layers(net):
         for name in ("vmem", "isyn", "spikes"):
             if name in getattr(m, "_buffers", {}):
                 m._buffers[name] = m._buffers[name].double()
@@ -622,6 +628,48 @@ def rockpool_to_nirjax(kind: str, steps: int, batch: int, seed: int, corrected: 
         model = nirjax.from_nir(graph, dt=ROCKPOOL_DT)
     xs = _inputs((N_IN,), steps, batch, seed + 1)
     return _rockpool_run(net, xs), _nirjax_run(model, xs.numpy())
+
+
+def rockpool_first_divergence(kind: str, steps: int, batch: int, seed: int) -> dict | None:
+    """Where float32 Rockpool and nirjax first emit different spike counts (None if never):
+    the step, sample and neuron, both membranes before the reset, and the largest relative
+    difference of the membranes over the steps before it (float32 rounding of two equivalent
+    formulas: Rockpool's `alpha v + isyn`, nirjax's `v + dt / tau' (...)`)."""
+    import jax.numpy as jnp
+    import torch
+    from rockpool.nn.modules.torch.nir import to_nir
+
+    import nirjax.interop
+
+    net = _rockpool_model(kind, seed)
+    with _quiet():
+        graph = to_nir(net, torch.zeros((1, 4, N_IN)))
+    neuron = net[1]
+    name = [k for k in graph.nodes if k not in ("input", "output") and "Linear" not in k][0]
+    w_rec = {name: neuron.w_rec.detach().numpy()} if kind.endswith("(has_rec)") else {}
+    model = nirjax.interop.from_rockpool(graph, bias={name: neuron.bias.detach().numpy()},
+                                         w_rec=w_rec)
+    node = name + "/lif" if w_rec else name
+    xs = _inputs((N_IN,), steps, batch, seed + 1)
+    net.reset_state()
+    with torch.no_grad():
+        out, _, rec = net(xs.transpose(0, 1), record=True)
+    key = [k for k in rec if isinstance(rec[k], dict) and "vmem" in rec[k]][0]
+    ref_s, ref_v = out.numpy(), rec[key]["vmem"].numpy()  # (B, T, n); v after the reset
+    for b in range(batch):
+        res = model.run(jnp.asarray(xs.numpy()[:, b]), record=[node])
+        s, v = np.asarray(res.output), np.asarray(res.record[node]["v"])
+        diff = np.argwhere(s != ref_s[b])
+        if len(diff):
+            t, j = (int(i) for i in diff[0])
+            thr = float(np.broadcast_to(neuron.threshold.detach().numpy(), (N,))[j])
+            before = np.abs(v[:t] - ref_v[b, :t]) / np.maximum(np.abs(ref_v[b, :t]), 1.0)
+            return {"step": t, "sample": b, "neuron": j, "threshold": thr,
+                    "rockpool_v": float(ref_v[b, t, j] + ref_s[b, t, j] * thr),
+                    "nirjax_v": float(v[t, j] + s[t, j] * thr),
+                    "rockpool_spikes": float(ref_s[b, t, j]), "nirjax_spikes": float(s[t, j]),
+                    "max_rel_dv_before": float(before.max()) if t else 0.0}
+    return None
 
 
 NIRJAX_TO_ROCKPOOL = ("CubaLIF", "RCubaLIF")
@@ -743,7 +791,7 @@ def nengo_paper_lif(neuron_type: str = "nir", path: str | None = None):
 
 
 # ------------------------------------------------------------------------------------ Spyx
-SPYX_KINDS = ("LIF", "IF", "CuBaLIF", "LIF+LIF", "CNN")
+SPYX_KINDS = ("LIF", "IF", "CuBaLIF", "LIF+LIF", "CNN", "RIF", "RLIF", "RCuBaLIF")
 SPYX_CNN = (2, 8, 8)  # NIR's (C, H, W); Spyx runs (H, W, C)
 SPYX_DT = 1e-3
 
@@ -772,6 +820,13 @@ def _spyx_model(kind: str, seed: int):
         layers = [fc, snn.LIF((N,), beta=0.8, threshold=0.5, rngs=rngs),
                   nnx.Linear(N, N, rngs=rngs), snn.LIF((N,), beta=0.9, threshold=0.5,
                                                       rngs=rngs)]
+    elif kind in ("RIF", "RLIF", "RCuBaLIF"):
+        kw = {"RIF": {}, "RLIF": {"beta": 0.8}, "RCuBaLIF": {"alpha": 0.7, "beta": 0.8}}[kind]
+        rec = getattr(snn, kind)((N,), threshold=1.0, rngs=rngs, **kw)
+        # weaker recurrent weights than the default init (a running-away layer compares
+        # nothing), with a diagonal so that RLIF's reset correction is exercised
+        rec.recurrent_w[...] = 0.3 * rec.recurrent_w[...] - 0.1
+        layers = [fc, rec]
     else:
         raise KeyError(kind)
     for layer in layers:  # larger weights than NNX's default init, so that layers spike
@@ -813,7 +868,7 @@ def spyx_to_nirjax(kind: str, steps: int, batch: int, seed: int, corrected: bool
     return _spyx_run(model, spyx_xs), _nirjax_run(ours, xs)
 
 
-NIRJAX_TO_SPYX = ("LIF", "IF", "CubaLIF", "CNN")
+NIRJAX_TO_SPYX = ("LIF", "IF", "CubaLIF", "CNN", "RLIF", "RCubaLIF")
 
 
 def nirjax_to_spyx(kind: str, steps: int, batch: int, seed: int):
@@ -873,12 +928,27 @@ def nirjax_to_spyx(kind: str, steps: int, batch: int, seed: int):
             _, ref = spyx.nir.from_nir(_through_file(graph), jnp.asarray(np.moveaxis(xs, 2, -1)),
                                        dt=dt)
         return np.asarray(ref), _nirjax_run(model, xs)
+    elif kind in ("RLIF", "RCubaLIF"):  # NIR's order inside, then a one-step Delay
+        if kind == "RLIF":
+            inner = nir.LIF(tau=tau, r=f32(tau / dt), v_leak=zeros, v_threshold=thr,
+                            v_reset=zeros)
+        else:
+            tau_syn = f32(np.full(n, dt / (1 - 0.7)))
+            inner = nir.CubaLIF(tau_mem=tau, tau_syn=tau_syn, r=f32(tau / dt),
+                                w_in=f32(tau_syn / dt), v_leak=zeros, v_threshold=thr,
+                                v_reset=zeros)
+        neuron = nir.NIRGraph(
+            nodes={"input": nir.Input(input_type={"input": np.array([n])}), "lif": inner,
+                   "w_rec": nir.Linear(weight=f32(rng.normal(-0.1, 0.3, (n, n)))),
+                   "output": nir.Output(output_type={"output": np.array([n])})},
+            edges=[("input", "lif"), ("lif", "w_rec"), ("w_rec", "lif"), ("lif", "output")],
+            type_check=False)
     else:
         raise KeyError(kind)
     nodes = {"input": nir.Input(input_type={"input": np.array([N_IN])}), "fc": fc, "n": neuron,
              "output": nir.Output(output_type={"output": np.array([n])})}
     edges = [("input", "fc"), ("fc", "n"), ("n", "output")]
-    if kind == "CubaLIF":
+    if kind in ("CubaLIF", "RLIF", "RCubaLIF"):
         nodes["lag"] = nir.Delay(delay=np.full(n, dt))
         edges = [("input", "fc"), ("fc", "n"), ("n", "lag"), ("lag", "output")]
     node_options = {"n": v for v in node_options.values()}
