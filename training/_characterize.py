@@ -40,9 +40,9 @@ import nirjax
 from ._characterize_fit import (
     Problem,
     default_params,
-    fit_candidate,
+    fit_candidate_any,
     neuron_shape,
-    nominal_residual,
+    nominal_residual_any,
 )
 from ._characterize_structure import (
     Structure,
@@ -289,16 +289,24 @@ def characterize(
 
     zj, yj = jnp.asarray(z, dtype), jnp.asarray(y, dtype)
 
-    def problem(s: Structure) -> tuple[nirjax.Neuron, Problem]:
-        g = structured_options(graph, node, s)
+    # One neuron per option set (reading, reset, discretization) of the candidates: the
+    # screening and the fits run every candidate through one compiled program (`*_any`).
+    option_sets: dict[tuple, int] = {}
+    for s in cands:
+        option_sets.setdefault((s.input_mode, s.reset, s.discretization), len(option_sets))
+    neurons = tuple(structured_options(graph, node, Structure(
+        input_mode=m, reset=r, discretization=d)).node(node) for m, r, d in option_sets)
+
+    def problem(s: Structure) -> tuple[int, Problem]:
         # The node's own spikes come spike_latency steps before the recorded ones.
-        return g.node(node), Problem(shift(u0, s.latency), shift(zj, -s.spike_latency), yj,
-                                     jnp.asarray(s.probe == "pre"), jnp.asarray(span, dtype))
+        return option_sets[(s.input_mode, s.reset, s.discretization)], Problem(
+            shift(u0, s.latency), shift(zj, -s.spike_latency), yj,
+            jnp.asarray(s.probe == "pre"), jnp.asarray(span, dtype))
 
     screened = []
     for s in tqdm(cands, desc="characterize: screen", disable=not progress, leave=False):
-        nrn, p = problem(s)
-        screened.append((float(nominal_residual(nrn, p)), s))
+        i, p = problem(s)
+        screened.append((float(nominal_residual_any(neurons, jnp.asarray(i, jnp.int32), p)), s))
     screened.sort(key=lambda t: (not np.isfinite(t[0]), t[0]))
     # Timing and probe point show at the nominal parameters; the options (reading, reset,
     # discretization) trade off against the parameters, so within the `refine` best timings
@@ -310,10 +318,19 @@ def characterize(
             timings.append(t)
     keep = set(timings[:max(refine, 1)])
     chosen = [s for _, s in screened if (s.latency, s.spike_latency, s.probe) in keep]
-    results = []
+    fits = []
     for s in tqdm(chosen, desc="characterize: fit", disable=not progress, leave=False):
-        nrn, p = problem(s)
-        fit = fit_candidate(nrn, names, p, steps=steps)
+        i, p = problem(s)
+        fits.append((s, fit_candidate_any(neurons, i, names, p, steps=steps)))
+    # Run freely only what the teacher-forced residual leaves in the race: the candidates in
+    # order of that residual, stopping at twice the best once one reproduces the spikes.
+    fits.sort(key=lambda t: t[1]["rms"] if np.isfinite(t[1]["rms"]) else np.inf)
+    best_forced = fits[0][1]["rms"]
+    results = []
+    for s, fit in fits:
+        if any(r[4]["reproduced"] for r in results) and not (
+                fit["rms"] <= 2 * best_forced + floor):
+            break
         g = structured_graph(graph, node, s)
         calibrated = g.replace_nodes({node: dataclasses.replace(
             g.node(node), **{f: getattr(fit["neuron"], f) for f in (*names, "v_threshold")
