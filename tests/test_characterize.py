@@ -182,3 +182,53 @@ def test_synthetic_chip_full_auto_search():
         (2, 0, "post"), rep.summary()
     assert rep.structure.reset == "value" and rep.explained, rep.summary()
     assert abs(rep.scale / 40.0 - 1) < 0.05
+
+
+def two_layer() -> nirjax.Graph:
+    """input (2) -> Affine -> LIF "1" (3, hidden) -> Affine -> LIF "3" (2) -> output."""
+    w1 = np.array([[1.0, 0.0], [0.0, 1.0], [0.6, 0.6]])
+    g = nir.NIRGraph(
+        nodes={
+            "input": nir.Input(np.array([2])),
+            "0": nir.Affine(weight=w1, bias=np.zeros(3)),
+            "1": nir.LIF(tau=np.full(3, TAU), r=np.ones(3), v_leak=np.zeros(3),
+                         v_threshold=np.full(3, TH), v_reset=np.zeros(3)),
+            "2": nir.Affine(weight=np.ones((2, 3)), bias=np.zeros(2)),
+            "3": nir.LIF(tau=np.full(2, TAU), r=np.ones(2), v_leak=np.zeros(2),
+                         v_threshold=np.full(2, TH), v_reset=np.zeros(2)),
+            "output": nir.Output(np.array([2])),
+        },
+        edges=[("input", "0"), ("0", "1"), ("1", "2"), ("2", "3"), ("3", "output")],
+    )
+    return nirjax.from_nir(g, dt=DT), w1
+
+
+def test_fit_default_structure_is_auto_and_probes_a_hidden_node(tmp_path, capsys):
+    """The recording is of the hidden layer "1" only (not an output): `nirjax fit` with the
+    default `--structure` (auto) characterizes that node where it sits in the network (its
+    input from the graph's own upstream nodes), finds its one-step latency and probe scale,
+    and fits its per-neuron time constants."""
+    from training import _cli_fit, write_recording
+
+    graph, w1 = two_layer()
+    x = drive(T=600, n=2, p=0.2)
+    y, z = chip(x @ w1.T, tau=TAUS, th=THS, latency=1, scale=50.0, offset=2.0)
+    assert z.sum(0).min() >= 5
+    rec = tmp_path / "rec.h5"
+    write_recording(rec, {"1": {"v": y[None].astype(np.float32), "output": z[None] > 0}},
+                    inputs={"input": x[None].astype(np.float32)}, dt=DT)
+    nominal_path = tmp_path / "two.nir"
+    nirjax.write(str(nominal_path), graph)
+    parser = argparse.ArgumentParser()
+    _cli_fit.add_parser(parser.add_subparsers())
+    out = tmp_path / "cal.nir"
+    args = parser.parse_args(["fit", str(nominal_path), str(rec), "--out", str(out), "--params",
+                              "1.tau", "--steps", "20", "--quiet"])
+    assert args.structure == "auto"
+    assert args.func(args) == 0
+    text = capsys.readouterr().out
+    assert "node '1': latency 1" in text and "recording = 50" in text, text
+    cal = nirjax.load(out)
+    np.testing.assert_allclose(np.asarray(cal.node("1_latency").delay), DT)
+    np.testing.assert_allclose(np.asarray(cal.node("1").tau), TAUS, rtol=0.02)
+    assert "3_latency" not in cal.nodes  # the unrecorded output layer is left as it was
