@@ -126,6 +126,7 @@ class Characterization:
         return {
             "node": self.node,
             "latency": self.structure.latency,
+            "spike_latency": self.structure.spike_latency,
             "input_mode": self.structure.input_mode,
             "reset": self.structure.reset,
             "discretization": self.structure.discretization,
