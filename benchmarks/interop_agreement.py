@@ -543,10 +543,56 @@ def _rockpool_run(net, xs):
     return out.transpose(0, 1).numpy()
 
 
-def rockpool_to_nirjax(kind: str, steps: int, batch: int, seed: int, corrected: bool = True):
+def _rockpool_layers(net):
+    """The modules of a Rockpool network (its `modules()` is a dict of name -> module)."""
+    modules = net.modules()
+    return list(modules.values()) if isinstance(modules, dict) else list(modules)
+
+
+def _rockpool_float64(net, graph):
+    """Rockpool's torch modules in float64 (the same parameter values: float32 widens
+    exactly), and the exported graph's arrays in float64. Rockpool casts its states and spike
+    counts to `torch.float` (`lif_torch.py:254`, `StepPWL.forward` line 43); the states are
+    widened after each reset and the spike function returns float64 (the counts are integers, so
+    nothing changes but the dtype of the recurrent product)."""
+    import torch
+    from rockpool.nn.modules.torch.lif_torch import StepPWL
+
+    net = net.double()
+    for m in _rockpool_layers(net):
+        if hasattr(m, "spike_generation_fn"):
+            m.spike_generation_fn = lambda *a: StepPWL.apply(*a).double()
+    for node in graph.nodes.values():
+        for f in ("weight", "bias", "tau", "tau_mem", "tau_syn", "r", "v_leak", "w_in",
+                  "v_threshold", "v_reset"):
+            value = getattr(node, f, None)
+            if value is not None:
+                value = value.detach().numpy() if isinstance(value, torch.Tensor) else value
+                setattr(node, f, np.asarray(value, np.float64))
+    return net
+
+
+def _rockpool_run64(net, xs):
+    import torch
+
+    net.reset_state()
+    for m in _rockpool_layers(net):
+        for name in ("vmem", "isyn", "spikes"):
+            if name in getattr(m, "_buffers", {}):
+                m._buffers[name] = m._buffers[name].double()
+    with torch.no_grad():
+        out = net(xs.double().transpose(0, 1))
+    return (out[0] if isinstance(out, tuple) else out).transpose(0, 1).numpy()
+
+
+def rockpool_to_nirjax(kind: str, steps: int, batch: int, seed: int, corrected: bool = True,
+                       float64: bool = False):
     """Build in Rockpool, export with its `to_nir`, import with `from_rockpool` (passing the
     bias and `w_rec` its exporter drops), or with plain `from_nir` at the true dt as written
-    (`corrected=False`; the batch/time Input shape removed so that nirjax reads it at all)."""
+    (`corrected=False`; the batch/time Input shape removed so that nirjax reads it at all).
+    `float64=True` runs both sides in float64 (needs `jax_enable_x64`; see `_rockpool_float64`):
+    the same arithmetic as float32, rounded 2**29 times finer."""
+    import jax.numpy as jnp
     import torch
     from rockpool.nn.modules.torch.nir import to_nir
 
@@ -556,10 +602,18 @@ def rockpool_to_nirjax(kind: str, steps: int, batch: int, seed: int, corrected: 
     net = _rockpool_model(kind, seed)
     with _quiet():
         graph = to_nir(net, torch.zeros((1, 4, N_IN)))
+    if float64:
+        net = _rockpool_float64(net, graph)
     neuron = net[1] if hasattr(net, "__getitem__") else list(net.modules())[-1]
     name = [k for k in graph.nodes if k not in ("input", "output") and "Linear" not in k][0]
     bias = {name: neuron.bias.detach().numpy()} if hasattr(neuron, "bias") else {}
     w_rec = {name: neuron.w_rec.detach().numpy()} if kind.endswith("(has_rec)") else {}
+    if float64:
+        if not corrected:
+            raise ValueError("float64=True is for the corrected import")
+        model = nirjax.interop.from_rockpool(graph, bias=bias, w_rec=w_rec, dtype=jnp.float64)
+        xs = _inputs((N_IN,), steps, batch, seed + 1)
+        return _rockpool_run64(net, xs), _nirjax_run(model, xs.double().numpy())
     if corrected:
         model = nirjax.interop.from_rockpool(graph, bias=bias, w_rec=w_rec)
     else:
@@ -574,6 +628,48 @@ def rockpool_to_nirjax(kind: str, steps: int, batch: int, seed: int, corrected: 
         model = nirjax.from_nir(graph, dt=ROCKPOOL_DT)
     xs = _inputs((N_IN,), steps, batch, seed + 1)
     return _rockpool_run(net, xs), _nirjax_run(model, xs.numpy())
+
+
+def rockpool_first_divergence(kind: str, steps: int, batch: int, seed: int) -> dict | None:
+    """Where float32 Rockpool and nirjax first emit different spike counts (None if never):
+    the step, sample and neuron, both membranes before the reset, and the largest relative
+    difference of the membranes over the steps before it (float32 rounding of two equivalent
+    formulas: Rockpool's `alpha v + isyn`, nirjax's `v + dt / tau' (...)`)."""
+    import jax.numpy as jnp
+    import torch
+    from rockpool.nn.modules.torch.nir import to_nir
+
+    import nirjax.interop
+
+    net = _rockpool_model(kind, seed)
+    with _quiet():
+        graph = to_nir(net, torch.zeros((1, 4, N_IN)))
+    neuron = net[1]
+    name = [k for k in graph.nodes if k not in ("input", "output") and "Linear" not in k][0]
+    w_rec = {name: neuron.w_rec.detach().numpy()} if kind.endswith("(has_rec)") else {}
+    model = nirjax.interop.from_rockpool(graph, bias={name: neuron.bias.detach().numpy()},
+                                         w_rec=w_rec)
+    node = name + "/lif" if w_rec else name
+    xs = _inputs((N_IN,), steps, batch, seed + 1)
+    net.reset_state()
+    with torch.no_grad():
+        out, _, rec = net(xs.transpose(0, 1), record=True)
+    key = [k for k in rec if isinstance(rec[k], dict) and "vmem" in rec[k]][0]
+    ref_s, ref_v = out.numpy(), rec[key]["vmem"].numpy()  # (B, T, n); v after the reset
+    for b in range(batch):
+        res = model.run(jnp.asarray(xs.numpy()[:, b]), record=[node])
+        s, v = np.asarray(res.output), np.asarray(res.record[node]["v"])
+        diff = np.argwhere(s != ref_s[b])
+        if len(diff):
+            t, j = (int(i) for i in diff[0])
+            thr = float(np.broadcast_to(neuron.threshold.detach().numpy(), (N,))[j])
+            before = np.abs(v[:t] - ref_v[b, :t]) / np.maximum(np.abs(ref_v[b, :t]), 1.0)
+            return {"step": t, "sample": b, "neuron": j, "threshold": thr,
+                    "rockpool_v": float(ref_v[b, t, j] + ref_s[b, t, j] * thr),
+                    "nirjax_v": float(v[t, j] + s[t, j] * thr),
+                    "rockpool_spikes": float(ref_s[b, t, j]), "nirjax_spikes": float(s[t, j]),
+                    "max_rel_dv_before": float(before.max()) if t else 0.0}
+    return None
 
 
 NIRJAX_TO_ROCKPOOL = ("CubaLIF", "RCubaLIF")
@@ -695,7 +791,7 @@ def nengo_paper_lif(neuron_type: str = "nir", path: str | None = None):
 
 
 # ------------------------------------------------------------------------------------ Spyx
-SPYX_KINDS = ("LIF", "IF", "CuBaLIF", "LIF+LIF", "CNN")
+SPYX_KINDS = ("LIF", "IF", "CuBaLIF", "LIF+LIF", "CNN", "RIF", "RLIF", "RCuBaLIF")
 SPYX_CNN = (2, 8, 8)  # NIR's (C, H, W); Spyx runs (H, W, C)
 SPYX_DT = 1e-3
 
@@ -724,6 +820,13 @@ def _spyx_model(kind: str, seed: int):
         layers = [fc, snn.LIF((N,), beta=0.8, threshold=0.5, rngs=rngs),
                   nnx.Linear(N, N, rngs=rngs), snn.LIF((N,), beta=0.9, threshold=0.5,
                                                       rngs=rngs)]
+    elif kind in ("RIF", "RLIF", "RCuBaLIF"):
+        kw = {"RIF": {}, "RLIF": {"beta": 0.8}, "RCuBaLIF": {"alpha": 0.7, "beta": 0.8}}[kind]
+        rec = getattr(snn, kind)((N,), threshold=1.0, rngs=rngs, **kw)
+        # weaker recurrent weights than the default init (a running-away layer compares
+        # nothing), with a diagonal so that RLIF's reset correction is exercised
+        rec.recurrent_w[...] = 0.3 * rec.recurrent_w[...] - 0.1
+        layers = [fc, rec]
     else:
         raise KeyError(kind)
     for layer in layers:  # larger weights than NNX's default init, so that layers spike
@@ -765,7 +868,7 @@ def spyx_to_nirjax(kind: str, steps: int, batch: int, seed: int, corrected: bool
     return _spyx_run(model, spyx_xs), _nirjax_run(ours, xs)
 
 
-NIRJAX_TO_SPYX = ("LIF", "IF", "CubaLIF", "CNN")
+NIRJAX_TO_SPYX = ("LIF", "IF", "CubaLIF", "CNN", "RLIF", "RCubaLIF")
 
 
 def nirjax_to_spyx(kind: str, steps: int, batch: int, seed: int):
@@ -825,12 +928,27 @@ def nirjax_to_spyx(kind: str, steps: int, batch: int, seed: int):
             _, ref = spyx.nir.from_nir(_through_file(graph), jnp.asarray(np.moveaxis(xs, 2, -1)),
                                        dt=dt)
         return np.asarray(ref), _nirjax_run(model, xs)
+    elif kind in ("RLIF", "RCubaLIF"):  # NIR's order inside, then a one-step Delay
+        if kind == "RLIF":
+            inner = nir.LIF(tau=tau, r=f32(tau / dt), v_leak=zeros, v_threshold=thr,
+                            v_reset=zeros)
+        else:
+            tau_syn = f32(np.full(n, dt / (1 - 0.7)))
+            inner = nir.CubaLIF(tau_mem=tau, tau_syn=tau_syn, r=f32(tau / dt),
+                                w_in=f32(tau_syn / dt), v_leak=zeros, v_threshold=thr,
+                                v_reset=zeros)
+        neuron = nir.NIRGraph(
+            nodes={"input": nir.Input(input_type={"input": np.array([n])}), "lif": inner,
+                   "w_rec": nir.Linear(weight=f32(rng.normal(-0.1, 0.3, (n, n)))),
+                   "output": nir.Output(output_type={"output": np.array([n])})},
+            edges=[("input", "lif"), ("lif", "w_rec"), ("w_rec", "lif"), ("lif", "output")],
+            type_check=False)
     else:
         raise KeyError(kind)
     nodes = {"input": nir.Input(input_type={"input": np.array([N_IN])}), "fc": fc, "n": neuron,
              "output": nir.Output(output_type={"output": np.array([n])})}
     edges = [("input", "fc"), ("fc", "n"), ("n", "output")]
-    if kind == "CubaLIF":
+    if kind in ("CubaLIF", "RLIF", "RCubaLIF"):
         nodes["lag"] = nir.Delay(delay=np.full(n, dt))
         edges = [("input", "fc"), ("fc", "n"), ("n", "lag"), ("lag", "output")]
     node_options = {"n": v for v in node_options.values()}
@@ -844,23 +962,51 @@ def nirjax_to_spyx(kind: str, steps: int, batch: int, seed: int):
 
 
 # ------------------------------------------------------------- the default `nirjax train` model
-DEFAULT_MODEL_PEERS = ("snntorch", "norse", "nengo")
+DEFAULT_MODEL_PEERS = ("snntorch", "norse", "nengo", "sinabs", "rockpool", "spyx")
 
 
 def default_model_to_peer(peer: str, steps: int, batch: int, seed: int):
     """`nirjax train`'s network (`training.feedforward_snn`: Affine -> LIF -> Affine -> readout,
     r = tau / dt), with a spiking LIF readout (snnTorch and Norse have no LI importer), exported
     to a peer: snnTorch (`to_snntorch`), Norse (`fold_r` then `to_norse`: Norse ignores r) or
-    Nengo (`to_nengo`, with the default LI readout)."""
+    Nengo (`to_nengo`, with the default LI readout). For Sinabs, Rockpool and Spyx the network
+    is first made the peer's model with `for_peer` (what `nirjax train --peer` trains; Rockpool
+    with CubaLIF neurons, `--neuron cubalif`), trained one step, then exported."""
+    import jax.numpy as jnp
+
     import nirjax
     import nirjax.interop
     from training import feedforward_snn
 
     dt = 1e-3
     graph = feedforward_snn(N_IN, 3, hidden=(N,), readout="li" if peer == "nengo" else "lif",
-                            dt=dt, tau_mem=5e-3, gain=8.0, seed=seed)
+                            neuron="cubalif" if peer == "rockpool" else "lif",
+                            dt=dt, tau_mem=5e-3, tau_syn=2.5e-3, gain=8.0, seed=seed)
     model = nirjax.from_nir(graph, dt=dt)
     xs = _inputs((N_IN,), steps, batch, seed + 1)
+    if peer in ("sinabs", "rockpool", "spyx"):
+        model = _train(nirjax.interop.for_peer(model, peer), (N_IN,), seed, steps=1, lr=0.002)
+    if peer == "sinabs":
+        import sinabs.nir
+
+        with _quiet():
+            net = sinabs.nir.from_nir(_through_file(nirjax.interop.to_sinabs(model)),
+                                      batch_size=batch)
+        nirjax.interop.fix_sinabs_import(net, model)
+        return _sinabs_run(net, xs), _nirjax_run(model, xs.numpy())
+    if peer == "rockpool":
+        from rockpool.nn.modules.torch.nir import from_nir as rockpool_from_nir
+
+        with _quiet():
+            net = rockpool_from_nir(_through_file(nirjax.interop.to_rockpool(model)))
+        return _rockpool_run(net, xs), _nirjax_run(model, xs.numpy())
+    if peer == "spyx":
+        import spyx.nir
+
+        with _quiet():
+            _, ref = spyx.nir.from_nir(_through_file(nirjax.interop.to_spyx(model)),
+                                       jnp.asarray(xs.numpy()), dt=dt)
+        return np.asarray(ref), _nirjax_run(model, xs.numpy())
     if peer == "snntorch":
         from snntorch.import_nir import import_from_nir
 
@@ -986,6 +1132,7 @@ def _paper_rows() -> list[dict]:
 
 
 def measure(steps: int, batch: int, seeds: int) -> list[dict]:
+    import jax
     from tqdm import tqdm
 
     jobs = [(d, k, {}) for d, (_, kinds) in CASES.items() for k in kinds]
@@ -998,6 +1145,8 @@ def measure(steps: int, batch: int, seeds: int) -> list[dict]:
     jobs += [("nirjax->nengo (nengo.LIF)", k, {"neuron_type": "nengo"}) for k in ("LIF", "RLIF")]
     jobs += [(f"nirjax train model -> {p}", "LIF readout" if p != "nengo" else "LI readout",
               {}) for p in DEFAULT_MODEL_PEERS]
+    # float64 on both sides (see rockpool_to_nirjax): last, with jax_enable_x64 switched on
+    jobs += [("rockpool->nirjax (float64)", "LIFTorch(has_rec)", {"float64": True})]
     jobs += [("sinabs paper cnn_sinabs.nir", "IF CNN", {}),
              ("sinabs paper cnn_sinabs.nir (as written)", "IF CNN", {"corrected": False})]
     rows = []
@@ -1014,6 +1163,7 @@ def measure(steps: int, batch: int, seeds: int) -> list[dict]:
         b = min(batch, NENGO_BATCH) if "nengo" in direction else batch
         per_seed = []
         try:
+            jax.config.update("jax_enable_x64", bool(kw.get("float64")))
             for seed in range(seeds):
                 ref, ours = fn(kind, steps, b, seed, **kw)
                 voltage = kind in ("LIBoxCell", "ExpSynTorch", "LI readout")
@@ -1022,6 +1172,8 @@ def measure(steps: int, batch: int, seeds: int) -> list[dict]:
             rows.append({"direction": direction, "neuron": kind, "error":
                          f"{type(e).__name__}: {str(e).strip().splitlines()[0][:200]}"})
             continue
+        finally:
+            jax.config.update("jax_enable_x64", False)
         row = {"direction": direction, "neuron": kind, "steps": steps, "batch": b,
                "seeds": seeds,
                "agreement_min": min(r["agreement"] for r in per_seed),

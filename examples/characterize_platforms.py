@@ -28,7 +28,7 @@ def main(folder: str) -> None:
     for path in sorted(glob.glob(os.path.join(folder, "lif_*.csv"))):
         d = np.loadtxt(path, delimiter=",")
         _, r = characterize(nominal, inputs=d[:, :1] > 0, v=d[:, 1], spikes=d[:, 2],
-                            progress=False)
+                            structure="full", progress=False)
         s, row = r.structure, r.row()
         print(f"{os.path.basename(path)[4:-4]} | {s.latency} | {s.spike_latency} | "
               f"{s.input_mode} | {s.reset} | {s.discretization} | {s.probe} | {r.scale:.5g} | "

@@ -40,9 +40,9 @@ import nirjax
 from ._characterize_fit import (
     Problem,
     default_params,
-    fit_candidate,
+    fit_candidate_any,
     neuron_shape,
-    nominal_residual,
+    nominal_residual_any,
 )
 from ._characterize_structure import (
     Structure,
@@ -126,6 +126,7 @@ class Characterization:
         return {
             "node": self.node,
             "latency": self.structure.latency,
+            "spike_latency": self.structure.spike_latency,
             "input_mode": self.structure.input_mode,
             "reset": self.structure.reset,
             "discretization": self.structure.discretization,
@@ -214,8 +215,12 @@ def characterize(
     - `v`, `spikes`: the recorded voltage (the recording's units) and spikes (0/1) of `node`,
       `(S, T, n)` or `(T, n)` / `(T,)` for one sample.
     - `node`: the recorded neuron node (default: the graph's only spiking neuron).
-    - `structure`: `"auto"` (search every part), `"none"`, or the parts to search / fix
-      (`"latency,input_mode=impulse"`, see `parse_structure`).
+    - `structure`: `"auto"` (every part, staged: latency, spike latency, probe point and input
+      reading at the nominal reset and discretization first; the other resets and
+      discretizations only if that leaves the recording unexplained), `"full"` (every part at
+      once: the structures closest to the nominal parameters among all that explain it),
+      `"none"`, or the parts to search / fix (`"latency,input_mode=impulse"`, see
+      `parse_structure`).
     - `params`: the neuron fields to fit (default: time constants, input gain, v_reset).
     - `tolerance`: the largest RMS voltage residual, relative to the recording's range, that is
       still "within tolerance" when it exceeds the noise.
@@ -289,38 +294,105 @@ def characterize(
 
     zj, yj = jnp.asarray(z, dtype), jnp.asarray(y, dtype)
 
-    def problem(s: Structure) -> tuple[nirjax.Neuron, Problem]:
-        g = structured_options(graph, node, s)
-        # The node's own spikes come spike_latency steps before the recorded ones.
-        return g.node(node), Problem(shift(u0, s.latency), shift(zj, -s.spike_latency), yj,
-                                     jnp.asarray(s.probe == "pre"), jnp.asarray(span, dtype))
+    def search(group: list[Structure]) -> list[tuple]:
+        """Screen, fit and run freely one group of candidates (see the module docstring)."""
+        # One neuron per option set (reading, reset, discretization) of the group: the
+        # screening and the fits run every candidate through one compiled program (`*_any`).
+        option_sets: dict[tuple, int] = {}
+        for c in group:
+            option_sets.setdefault((c.input_mode, c.reset, c.discretization), len(option_sets))
+        neurons = tuple(structured_options(graph, node, Structure(
+            input_mode=m, reset=r, discretization=d)).node(node) for m, r, d in option_sets)
 
-    screened = []
-    for s in tqdm(cands, desc="characterize: screen", disable=not progress, leave=False):
-        nrn, p = problem(s)
-        screened.append((float(nominal_residual(nrn, p)), s))
-    screened.sort(key=lambda t: (not np.isfinite(t[0]), t[0]))
-    # Timing and probe point show at the nominal parameters; the options (reading, reset,
-    # discretization) trade off against the parameters, so within the `refine` best timings
-    # every option combination is fitted.
-    timings: list[tuple] = []
-    for _, s in screened:
-        t = (s.latency, s.spike_latency, s.probe)
-        if t not in timings:
-            timings.append(t)
-    keep = set(timings[:max(refine, 1)])
-    chosen = [s for _, s in screened if (s.latency, s.spike_latency, s.probe) in keep]
-    results = []
-    for s in tqdm(chosen, desc="characterize: fit", disable=not progress, leave=False):
-        nrn, p = problem(s)
-        fit = fit_candidate(nrn, names, p, steps=steps)
-        g = structured_graph(graph, node, s)
-        calibrated = g.replace_nodes({node: dataclasses.replace(
-            g.node(node), **{f: getattr(fit["neuron"], f) for f in (*names, "v_threshold")
-                             if hasattr(fit["neuron"], f)})})
-        ev = _free_run(calibrated, node, s, xs, S, T, n, y64, z, fit)
-        results.append((s, g, fit, calibrated, ev))
+        def problem(c: Structure) -> tuple[int, Problem]:
+            # The node's own spikes come spike_latency steps before the recorded ones.
+            return option_sets[(c.input_mode, c.reset, c.discretization)], Problem(
+                shift(u0, c.latency), shift(zj, -c.spike_latency), yj,
+                jnp.asarray(c.probe == "pre"), jnp.asarray(span, dtype))
 
+        screened = []
+        for c in tqdm(group, desc="characterize: screen", disable=not progress, leave=False):
+            i, p = problem(c)
+            screened.append((float(nominal_residual_any(neurons, jnp.asarray(i, jnp.int32),
+                                                        p)), c))
+        screened.sort(key=lambda t: (not np.isfinite(t[0]), t[0]))
+        # Timing and probe point show at the nominal parameters; the options (reading, reset,
+        # discretization) trade off against the parameters, so within the `refine` best
+        # timings every option combination is fitted.
+        timings: list[tuple] = []
+        for _, c in screened:
+            t = (c.latency, c.spike_latency, c.probe)
+            if t not in timings:
+                timings.append(t)
+        keep = set(timings[:max(refine, 1)])
+        chosen = [c for _, c in screened if (c.latency, c.spike_latency, c.probe) in keep]
+        fits = []
+        for c in tqdm(chosen, desc="characterize: fit", disable=not progress, leave=False):
+            i, p = problem(c)
+            fits.append((c, fit_candidate_any(neurons, i, names, p, steps=steps)))
+        # Run freely only what the teacher-forced residual leaves in the race: the candidates
+        # in order of that residual, stopping at twice the best once one reproduces the spikes.
+        fits.sort(key=lambda t: t[1]["rms"] if np.isfinite(t[1]["rms"]) else np.inf)
+        best_forced = fits[0][1]["rms"]
+        out = []
+        for c, fit in fits:
+            if any(r[4]["reproduced"] for r in out) and not (
+                    fit["rms"] <= 2 * best_forced + floor):
+                break
+            g = structured_graph(graph, node, c)
+            calibrated = g.replace_nodes({node: dataclasses.replace(
+                g.node(node), **{f: getattr(fit["neuron"], f) for f in (*names, "v_threshold")
+                                 if hasattr(fit["neuron"], f)})})
+            ev = _free_run(calibrated, node, c, xs, S, T, n, y64, z, fit)
+            out.append((c, g, fit, calibrated, ev))
+        return out
+
+    # "auto" is staged: timing, probe and input reading at the nominal reset and
+    # discretization first; the other resets and discretizations only when that leaves the
+    # recording unexplained. "full" (or a list of parts) searches everything at once.
+    if structure == "auto":
+        first = [c for c in cands if c.reset == nominal_s.reset
+                 and c.discretization == nominal_s.discretization]
+        stages = [first, [c for c in cands if c not in first]]
+    else:
+        stages = [cands]
+    results: list[tuple] = []
+    for stage in stages:
+        if not stage:
+            continue
+        results += search(stage)
+        judged = _judge(results, node, neuron, names, nominal_s, y, z, span, floor, tolerance)
+        if judged["verdict"] != "unexplained":
+            break
+    s, g, fit, calibrated, ev = judged["chosen"]
+    tied, verdict, message = judged["tied"], judged["verdict"], judged["message"]
+    rms, rms_out, noise = ev["rms"], judged["rms_out"], judged["noise"]
+    missing, extra, reproduced = ev["missing"], ev["extra"], ev["reproduced"]
+    fitted_neuron = calibrated.node(node)
+
+    shape = neuron_shape(neuron)
+    nominal_neuron = g.node(node)  # nominal parameters in the chosen input reading
+    report_params = {}
+    for f in (*names, "v_threshold") if hasattr(neuron, "v_threshold") else names:
+        nom = np.broadcast_to(np.asarray(getattr(nominal_neuron, f), np.float64), shape)
+        fitv = np.broadcast_to(np.asarray(getattr(fitted_neuron, f), np.float64), shape)
+        report_params[f] = (nom.reshape(-1).copy(), fitv.reshape(-1).copy())
+    report = Characterization(
+        node, s, nominal_s, fit["scale"], fit["offset"], report_params,
+        fit["interval"], rms, rms_out, span, noise, floor, integer, reproduced, missing, extra,
+        verdict, message,
+        [(r[0], r[4]["rms"], _deviation(r[1].node(node), r[3].node(node), names),
+          r[4]["reproduced"]) for r in results],
+        [(r[0], _relative(r[1].node(node), r[3].node(node), names)) for r in tied if r[0] != s],
+        time.perf_counter() - t0,
+    )
+    return calibrated, report
+
+
+def _judge(results, node, neuron, names, nominal_s, y, z, span, floor, tolerance) -> dict:
+    """The winner among the free-run `results` (ties broken by the parameter deviation, then
+    the fewest changes from the nominal structure) and its verdict (see the module
+    docstring)."""
     def key(r):
         return (not r[4]["reproduced"], r[4]["rms"] if np.isfinite(r[4]["rms"]) else np.inf)
 
@@ -338,7 +410,6 @@ def characterize(
     s, g, fit, calibrated, ev = min(
         tied, key=lambda r: (round(_deviation(r[1].node(node), r[3].node(node), names), 2),
                              r[0].changes(nominal_s), key(r)))
-    fitted_neuron = calibrated.node(node)
     residual, rms, missing, extra = ev["residual"], ev["rms"], ev["missing"], ev["extra"]
     reproduced = ev["reproduced"]
     zr = z > 0.5
@@ -381,23 +452,8 @@ def characterize(
                    f"{100 * tolerance:g} %: the sub-threshold dynamics are not those of the model "
                    f"({type(neuron).__name__}, {s.describe()}).")
 
-    shape = neuron_shape(neuron)
-    nominal_neuron = g.node(node)  # nominal parameters in the chosen input reading
-    report_params = {}
-    for f in (*names, "v_threshold") if hasattr(neuron, "v_threshold") else names:
-        nom = np.broadcast_to(np.asarray(getattr(nominal_neuron, f), np.float64), shape)
-        fitv = np.broadcast_to(np.asarray(getattr(fitted_neuron, f), np.float64), shape)
-        report_params[f] = (nom.reshape(-1).copy(), fitv.reshape(-1).copy())
-    report = Characterization(
-        node, s, nominal_s, fit["scale"], fit["offset"], report_params,
-        fit["interval"], rms, rms_out, span, noise, floor, integer, reproduced, missing, extra,
-        verdict, message,
-        [(r[0], r[4]["rms"], _deviation(r[1].node(node), r[3].node(node), names),
-          r[4]["reproduced"]) for r in results],
-        [(r[0], _relative(r[1].node(node), r[3].node(node), names)) for r in tied if r[0] != s],
-        time.perf_counter() - t0,
-    )
-    return calibrated, report
+    return {"chosen": (s, g, fit, calibrated, ev), "tied": tied, "verdict": verdict,
+            "message": message, "rms_out": rms_out, "noise": noise}
 
 
 def _paired(missing, extra) -> bool:

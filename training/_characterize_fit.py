@@ -116,12 +116,16 @@ def _probed(neuron, p: Problem):
     return jax.vmap(lambda u, z: forced(neuron, u, z, p.pre))(p.u, p.z)
 
 
-@eqx.filter_jit
-def nominal_residual(neuron: nirjax.Neuron, p: Problem):
-    """RMS of the probe-fitted residual at the given parameters (recording units)."""
+def _nominal_residual(neuron: nirjax.Neuron, p: Problem):
     v, _ = _probed(neuron, p)
     _, _, r = probe_fit(v, p.y)
     return jnp.sqrt(jnp.mean(r * r))
+
+
+@eqx.filter_jit
+def nominal_residual(neuron: nirjax.Neuron, p: Problem):
+    """RMS of the probe-fitted residual at the given parameters (recording units)."""
+    return _nominal_residual(neuron, p)
 
 
 @eqx.filter_jit
@@ -141,6 +145,10 @@ def _solve(neuron, names, p: Problem, max_steps):
 
 @eqx.filter_jit
 def _summary(neuron, p: Problem):
+    return _summary_impl(neuron, p)
+
+
+def _summary_impl(neuron, p: Problem):
     v, v_pre = _probed(neuron, p)
     a, b, r = probe_fit(v, p.y)
     spike = p.z > 0.5
@@ -161,7 +169,12 @@ def fit_candidate(neuron: nirjax.Neuron, names: Sequence[str], p: Problem, *,
         fitted = with_theta(neuron, names, theta)
     else:
         fitted = neuron
-    a, b, rms, lo, hi = (np.asarray(t) for t in _summary(fitted, p))
+    return _finish(neuron, fitted, _summary(fitted, p))
+
+
+def _finish(neuron, fitted, summary) -> dict:
+    """The threshold from the spike interval (see `fit_candidate`) and the result dict."""
+    a, b, rms, lo, hi = (np.asarray(t) for t in summary)
     shape = neuron_shape(neuron)
     if hasattr(fitted, "v_threshold"):
         th0 = np.broadcast_to(np.asarray(fitted.v_threshold, np.float64), shape).reshape(-1)
@@ -182,3 +195,59 @@ def fit_candidate(neuron: nirjax.Neuron, names: Sequence[str], p: Problem, *,
         consistent = True
     return {"neuron": fitted, "scale": float(a), "offset": float(b), "rms": float(rms),
             "interval": (lo, hi), "consistent": consistent}
+
+
+# ----------------------------------------------------- several option sets, one compiled program
+# The options of a neuron (input reading, reset, discretization) are static: each set compiles
+# its own program, and a compile costs far more than a fit. The `*_any` functions take a tuple of
+# neurons (one per option set) and the index of the one to use, a traced integer that
+# `jax.lax.switch` dispatches on, so one program serves every candidate of a search.
+def _switch(neurons: tuple, index, fn, *args):
+    return jax.lax.switch(index, [lambda *a, nrn=nrn: fn(nrn, *a) for nrn in neurons], *args)
+
+
+@eqx.filter_jit
+def nominal_residual_any(neurons: tuple, index, p: Problem):
+    """`nominal_residual(neurons[index], p)`."""
+    return _switch(neurons, index, lambda nrn: _nominal_residual(nrn, p))
+
+
+@eqx.filter_jit
+def _solve_any(neurons: tuple, index, names, p: Problem, max_steps):
+    shape = neuron_shape(neurons[0])
+    theta0 = {f: jnp.zeros(shape, p.y.dtype) for f in names}
+
+    def one(nrn, theta):
+        v, _ = _probed(with_theta(nrn, names, theta), p)
+        _, _, r = probe_fit(v, p.y)
+        return r.ravel() / p.span
+
+    def residual(theta, args):
+        return _switch(neurons, index, one, theta)
+
+    solver = optx.LevenbergMarquardt(rtol=1e-7, atol=1e-9)
+    sol = optx.least_squares(residual, solver, theta0, max_steps=max_steps, throw=False)
+    return sol.value
+
+
+@eqx.filter_jit
+def _summary_any(neurons: tuple, index, p: Problem):
+    return _switch(neurons, index, lambda nrn: _summary_impl(nrn, p))
+
+
+def fit_candidate_any(neurons: tuple, index: int, names: Sequence[str], p: Problem, *,
+                      steps: int = 60) -> dict:
+    """`fit_candidate(neurons[index], ...)` through the programs shared by all the option sets
+    in `neurons` (the same neuron type and shape, different static options)."""
+    names = tuple(names)
+    i = jnp.asarray(index, jnp.int32)
+    neuron = neurons[index]
+    if names and steps > 0:
+        theta = _solve_any(neurons, i, names, p, steps)
+        theta = {k: jnp.where(jnp.isfinite(v), v, 0.0) for k, v in theta.items()}
+        fitted = with_theta(neuron, names, theta)
+        fitted_all = tuple(with_theta(nrn, names, theta) for nrn in neurons)
+    else:
+        fitted, fitted_all = neuron, neurons
+    summary = _summary_any(fitted_all, i, p)
+    return _finish(neuron, fitted, summary)

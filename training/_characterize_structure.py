@@ -100,14 +100,16 @@ def nominal_structure(graph: nirjax.Graph, node: str) -> Structure:
 def parse_structure(spec: str | Mapping[str, Any] | None) -> dict[str, tuple]:
     """Which parts to search and which to fix.
 
-    `spec` is `"auto"` (search every part), `"none"` (the nominal structure), or a comma-separated
-    list of parts to search and `part=value` to fix (`"latency,input_mode=impulse"`; a latency
-    may be a range `latency=0..5`), or a dict `{part: value or tuple of values}`. Returns
-    `{part: candidate values}` for the parts that are searched or fixed; the parts not named
-    keep their nominal value."""
+    `spec` is `"auto"` or `"full"` (search every part; `characterize` stages `"auto"`: the
+    timing, probe and input reading at the nominal reset and discretization first, the rest
+    only if that leaves the recording unexplained), `"none"` (the nominal structure), or a
+    comma-separated list of parts to search and `part=value` to fix
+    (`"latency,input_mode=impulse"`; a latency may be a range `latency=0..5`), or a dict
+    `{part: value or tuple of values}`. Returns `{part: candidate values}` for the parts that
+    are searched or fixed; the parts not named keep their nominal value."""
     if spec is None or spec == "none":
         return {}
-    if spec == "auto":
+    if spec in ("auto", "full"):
         return dict(PARTS)
     if isinstance(spec, Mapping):
         items = spec.items()
@@ -122,7 +124,7 @@ def parse_structure(spec: str | Mapping[str, Any] | None) -> dict[str, tuple]:
     for name, value in items:
         if name not in PARTS:
             raise ValueError(
-                f"structure: unknown part {name!r}; expected 'auto', 'none' or parts of "
+                f"structure: unknown part {name!r}; expected 'auto', 'full', 'none' or parts of "
                 f"{list(PARTS)} (optionally part=value), e.g. 'latency,input_mode=impulse'."
             )
         if value is None:

@@ -38,7 +38,9 @@ def add_parser(subparsers) -> None:
     p.add_argument("--dt", type=number(">0", example="1e-4"), default=None,
                    help="time step (s) if the .nir has none")
     p.add_argument("--structure", default="auto",
-                   help="auto, none, or parts to search / fix, e.g. 'latency,input_mode=impulse' "
+                   help="auto (staged: timing, probe and input reading first, reset and "
+                   "discretization only if still unexplained), full (everything at once), none, "
+                   "or parts to search / fix, e.g. 'latency,input_mode=impulse' "
                    "(parts: latency, spike_latency, input_mode, reset, discretization, probe)")
     p.add_argument("--tolerance", type=number(">0", "<1", example="0.01"), default=0.01,
                    help="RMS residual relative to the range still accepted (default 0.01)")

@@ -91,11 +91,12 @@ def _arguments(p) -> None:
     p.add_argument("--no-teacher-forcing", action="store_true",
                    help="let the model spike freely instead of replaying the recorded resets")
     p.add_argument("--detach-reset", action="store_true", help="no gradient through resets")
-    p.add_argument("--structure", default="none",
+    p.add_argument("--structure", default="auto",
                    help="first find each recorded spiking node's structure (latency, spike "
                    "latency, input reading, reset, discretization, probe point) and probe "
-                   "scale/offset, as `nirjax characterize`: auto, none (default), or parts to "
-                   "search / fix, e.g. 'latency,reset=value'")
+                   "scale/offset, as `nirjax characterize`: auto (default), none, or parts to "
+                   "search / fix, e.g. 'latency,reset=value'; a recorded node may be hidden "
+                   "(its input comes from the graph's upstream nodes)")
     p.add_argument("--tolerance", type=number(">0", "<1", example="0.01"), default=0.01,
                    help="with --structure: RMS residual relative to the range still accepted")
     p.add_argument("--seed", type=integer(), default=0)

@@ -134,6 +134,13 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
         "otherwise)",
     )
     p.add_argument(
+        "--peer",
+        choices=("sinabs", "rockpool", "spyx"),
+        default=None,
+        help="train that peer's neuron model (nirjax.interop.for_peer) so that model.nir "
+        "exports to it exactly; rockpool needs --neuron cubalif",
+    )
+    p.add_argument(
         "--graph",
         default=None,
         metavar="FILE.nir",
@@ -275,6 +282,7 @@ def run(args: argparse.Namespace) -> int:
         devices=args.devices,
         tensorboard=args.tensorboard,
         target=args.target,
+        peer=args.peer,
     )
     train_job(spec)
     return 0

@@ -79,6 +79,8 @@ class JobSpec:
       (`training.target_network`, which replaces `neuron` / `readout`); `model.nir` is then the
       chip-exact graph, checked with `nirjax.check`. The manifolds set gets at most the chip's
       number of input channels.
+    - `peer`: `"sinabs"`, `"rockpool"` or `"spyx"`: train that peer's neuron model
+      (`nirjax.interop.for_peer`), so that `model.nir` exports to it exactly (`to_<peer>`).
     """
 
     dataset: str = "digits"
@@ -111,6 +113,7 @@ class JobSpec:
     devices: int | None = None
     tensorboard: str | None = None
     target: str | None = None
+    peer: str | None = None
 
 
 def _event_kind(dataset: str) -> tuple[str, str] | None:
@@ -182,14 +185,14 @@ def _build_graph(spec: JobSpec, train: SpikeDataset) -> nirjax.Graph:
         src = nirjax.read(spec.graph)
         if spec.dt is None and "dt" not in nirjax.recorded_options(src):
             kwargs["dt"] = train.dt  # the step the data were binned / encoded with
-        return nirjax.from_nir(src, **kwargs)
+        return _for_peer(nirjax.from_nir(src, **kwargs), spec.peer)
     if spec.arch:
         dt = spec.dt if spec.dt is not None else train.dt
         nir_graph = arch_snn(spec.arch, train.input_shape, train.n_classes,
                              neuron=spec.neuron, dt=dt, tau_mem=10 * dt, tau_syn=5 * dt,
                              readout=spec.readout or ("lif" if spec.dataset == "digits" else "li"),
                              seed=spec.seed)
-        return nirjax.from_nir(nir_graph, dt=dt, surrogate=spec.surrogate)
+        return _for_peer(nirjax.from_nir(nir_graph, dt=dt, surrogate=spec.surrogate), spec.peer)
     if len(train.input_shape) != 1:
         raise ValueError(
             f"dataset {train.name!r}: inputs have per-step shape {train.input_shape}; the built-in "
@@ -213,7 +216,15 @@ def _build_graph(spec: JobSpec, train: SpikeDataset) -> nirjax.Graph:
         tau_syn=5 * dt,
         seed=spec.seed,
     )
-    return nirjax.from_nir(nir_graph, dt=dt, surrogate=spec.surrogate)
+    return _for_peer(nirjax.from_nir(nir_graph, dt=dt, surrogate=spec.surrogate), spec.peer)
+
+
+def _for_peer(graph: nirjax.Graph, peer: str | None) -> nirjax.Graph:
+    if peer is None:
+        return graph
+    import nirjax.interop
+
+    return nirjax.interop.for_peer(graph, peer)
 
 
 def default_out(spec: JobSpec) -> str:

@@ -32,6 +32,9 @@ Sinabs (3.1.3), Rockpool (3.1.0), Spyx (1.0.0), Nengo (4.1):
     model = nirjax.interop.from_spyx(spyx.nir.to_nir(net, ins, outs, dt=dt), dt)
     _, ys = spyx.nir.from_nir(nirjax.interop.to_spyx(model), xs, dt=dt)
     net = nirjax.interop.to_nengo(model, xs)                # nengo.Simulator(net, dt=dt)
+
+A network with NIR's semantics (`nirjax train`'s) becomes one Sinabs, Rockpool or Spyx runs
+exactly with `for_peer(model, "sinabs")` (an explicit change of the neuron model; train that).
 """
 
 from ._common import fold_r as fold_r, rescale_time as rescale_time
@@ -42,6 +45,7 @@ from ._norse import (
     norse_options as norse_options,
     to_norse as to_norse,
 )
+from ._peer import for_peer as for_peer
 from ._rockpool import (
     fix_rockpool_export as fix_rockpool_export,
     from_rockpool as from_rockpool,
