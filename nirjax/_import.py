@@ -309,9 +309,9 @@ def from_nir(
       in seconds; required unless the graph records one), `discretization`, `reset`,
       `input_mode`, `cuba_order`, `surrogate`, `detach_reset`, `gradient`, `delay_rounding`.
       An option given here (not None) applies to every node and overrides what the file
-      records (except dt: a dt that differs from a recorded one is an error, since a graph's parameters hold
-      for its step; change it explicitly with `.with_options(dt=...)`); unset ones take
-      the value recorded on the node, else on its enclosing graphs, else the default.
+      records (except dt: a dt that differs from a recorded one is an error, since a graph's
+      parameters hold for its step; change it explicitly with `.with_options(dt=...)`); unset
+      ones take the value recorded on the node, else on its enclosing graphs, else the default.
     - `node_options`: per-node overrides, `{"node name": {"reset": "subtract", ...}}` (a nested
       node is `"sub/node"`); they override everything else for that node.
     - `dtype`: the floating dtype of parameters, inputs and state (default float32).
