@@ -10,6 +10,8 @@ dv = int(4095 dt / tau)), so the assertions leave a margin."""
 
 from __future__ import annotations
 
+import importlib.util
+
 import jax
 import jax.numpy as jnp
 import nir
@@ -69,6 +71,13 @@ def test_xylo_qat_graph_runs_in_fixed_point_and_classifies_like_qat(tmp_path):
     assert np.all(np.asarray(chip.nodes["lif1"].dash_syn) == 2)  # tau_syn = 4 dt
     assert np.all(np.asarray(chip.nodes["lif1"].dash_mem) == 3)  # tau_mem = 8 dt
     assert chip.nodes["readout"].max_spikes == 1  # Xylo's output neurons: one spike a step
+    if importlib.util.find_spec("rockpool") is not None:  # Rockpool's mapper takes it too
+        import nirjax.interop
+
+        spec = nirjax.interop.to_xylo(path)
+        np.testing.assert_array_equal(spec["threshold"], np.asarray(chip.nodes["lif1"].threshold))
+        np.testing.assert_array_equal(spec["threshold_out"],
+                                      np.asarray(chip.nodes["readout"].threshold))
     print(f"agreement {agree}, QAT float accuracy {acc_ref}, fixed point {acc_chip}")
     assert agree >= 0.95, (agree, acc_ref, acc_chip)
     assert abs(acc_chip - acc_ref) <= 0.05
