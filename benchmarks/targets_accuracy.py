@@ -3,7 +3,7 @@ model trained with quantization-aware training (QAT), and, where the fixed-point
 exists (`nirjax.fixed_point`), the QAT model run in the chip's integer arithmetic.
 
     python benchmarks/targets_accuracy.py [--json benchmarks/results/targets_accuracy.json]
-                                          [--cases xylo-manifolds,loihi2-digits,...]
+                                          [--cases xylo-manifolds,loihi2-digits,...] [--cli]
 
 For each case the network is `training.target_network(target, ...)` with the target's options
 (`training.target_options`), trained twice with the same seed and settings: once in float
@@ -16,8 +16,15 @@ runs). Reported per case:
 - `qat_accuracy`: the exported QAT graph (every parameter on the chip's grid) reloaded from
   its `.nir` file;
 - `qat_violations`: `nirjax.check` of that file (0 means it fits the chip);
-- `fixed_point_accuracy`: the QAT graph through `nirjax.fixed_point(graph, target)` if that
-  public name exists (else the reason it was not measured);
+- `fixed_point_accuracy`: the QAT file through `nirjax.fixed_point(path)` (the chip's integer
+  arithmetic; target and scales read from the file), classified like training does (argmax of
+  the output spike counts, first index on ties). The chip's synapse pipeline delays the output
+  by `fixed_point_latency` steps (Loihi 2: one per Dense; Xylo: one per neuron-to-neuron
+  weight), so the fixed-point run gets that many zero steps appended to each sample and its
+  counts cover the same input; `fixed_point_accuracy_unpadded` is the run on the bare T steps;
+- `fixed_point_agreement`: the fraction of test samples whose fixed-point prediction equals the
+  QAT float prediction, and `fixed_point_count_mismatch`: of samples whose output spike counts
+  differ in any class;
 - Xylo only, `rockpool_mapper`: the QAT file through `nirjax.interop.to_xylo` (Rockpool's
   `from_nir`, design-rule check and Xylo mapper) and the ranges of the integer specification.
 """
@@ -28,11 +35,14 @@ import argparse
 import json
 import os
 import platform
+import subprocess
 import sys
 import tempfile
 import time
 
 import jax
+import jax.numpy as jnp
+import numpy as np
 
 import nirjax
 import training
@@ -54,14 +64,41 @@ def _data(target: str, dataset: str):
     return training.random_manifolds(n_steps=25, n_inputs=min(32, limit or 32))
 
 
-def _fixed_point_accuracy(path: str, target: str, test) -> tuple[float | None, str]:
-    if not hasattr(nirjax, "fixed_point"):
-        return None, "nirjax.fixed_point does not exist in this build"
+def counts(graph: nirjax.Graph, xs: np.ndarray, pad: int = 0) -> np.ndarray:
+    """Output spike counts per sample, `(N, n_classes)`, of `graph` on `xs` (N, T, C) with
+    `pad` zero steps appended."""
+    xs = np.concatenate([xs, np.zeros((xs.shape[0], pad, *xs.shape[2:]), xs.dtype)], axis=1)
+    run = jax.jit(jax.vmap(lambda x: jnp.sum(graph.run(x).output, axis=0)))
+    return nirjax.batched(run, np.asarray(xs, np.float32), 128)
+
+
+def latency(chip: nirjax.Graph) -> int:
+    """Steps of synapse pipeline along a layered chain: the buffered (Loihi 2) or delayed
+    (Xylo) weight stages of a `fixed_point` graph."""
+    return sum(bool(getattr(m, "buffered", False) or getattr(m, "delayed", False))
+               for m in chip.nodes.values())
+
+
+def _fixed_point(path: str, qat: nirjax.Graph, test) -> dict:
     try:
-        runner = nirjax.fixed_point(nirjax.read(path), target)
-        return float(training.evaluate(runner, test, loss="counts")["accuracy"]), "measured"
+        chip = nirjax.fixed_point(path)
     except Exception as e:  # noqa: BLE001 - record why the fixed-point run failed
-        return None, f"nirjax.fixed_point failed: {type(e).__name__}: {e}"
+        return {"fixed_point_accuracy": None,
+                "fixed_point_note": f"nirjax.fixed_point failed: {type(e).__name__}: {e}"}
+    xs, ys = np.asarray(test.inputs), np.asarray(test.labels)
+    lat = latency(chip)
+    ref = counts(qat, xs)
+    got = counts(chip, xs, pad=lat)
+    bare = counts(chip, xs)
+    pred = lambda c: np.argmax(c, axis=-1)  # noqa: E731 - training's rule (first on ties)
+    return {
+        "fixed_point_accuracy": float(np.mean(pred(got) == ys)),
+        "fixed_point_accuracy_unpadded": float(np.mean(pred(bare) == ys)),
+        "fixed_point_latency": lat,
+        "fixed_point_agreement": float(np.mean(pred(got) == pred(ref))),
+        "fixed_point_count_mismatch": float(np.mean(np.any(got != ref, axis=-1))),
+        "fixed_point_note": f"nirjax.fixed_point(path), {lat} zero steps appended",
+    }
 
 
 def _rockpool_mapper(path: str) -> dict:
@@ -81,7 +118,8 @@ def run_case(name: str, out_dir: str) -> dict:
     train, test = _data(target, dataset)
     net = training.target_network(target, train.input_shape[0], train.n_classes,
                                   hidden=(128,), dt=1e-4, seed=0)
-    graph = nirjax.from_nir(net, dt=1e-4, **training.target_options(target))
+    graph = nirjax.from_nir(net, dt=1e-4,
+                            **training.target_options(target, outputs=("readout",)))
     config = training.TrainConfig(epochs=epochs, lr=lr, loss="counts", seed=0,
                                   train=training.target_trainable(target))
     t0 = time.perf_counter()
@@ -94,9 +132,9 @@ def run_case(name: str, out_dir: str) -> dict:
     nirjax.write(path, qat.quantized)
     reloaded = nirjax.load(path)
     ptq = nirjax.from_nir(nirjax.targets.quantize(flt.graph, target))
-    fixed, why = _fixed_point_accuracy(path, target, test)
     acc = lambda g: float(training.evaluate(g, test, loss="counts")["accuracy"])  # noqa: E731
     extra = {"rockpool_mapper": _rockpool_mapper(path)} if target == "xylo" else {}
+    qat_acc = acc(reloaded)
     return {
         "target": target,
         "dataset": dataset,
@@ -109,13 +147,43 @@ def run_case(name: str, out_dir: str) -> dict:
         "float_quantized_accuracy": acc(ptq),
         "float_quantized_violations": len(nirjax.check(nirjax.targets.quantize(flt.graph,
                                                                                target), target)),
-        "qat_accuracy": acc(reloaded),
+        "qat_accuracy": qat_acc,
         "qat_violations": [str(v) for v in nirjax.check(path, target)],
-        "fixed_point_accuracy": fixed,
-        "fixed_point_note": why,
+        **_fixed_point(path, reloaded, test),
         "float_train_seconds": t_float,
         "qat_train_seconds": t_qat,
         **extra,
+    }
+
+
+CLI = {  # name: (target, the `nirjax train` arguments after --target)
+    "cli-xylo-manifolds": ("xylo", "manifolds", ["--dataset", "manifolds", "--epochs", "60",
+                                                 "--lr", "1e-2"]),
+    "cli-loihi2-digits": ("loihi2", "digits", []),
+}
+
+
+def run_cli(name: str, out_dir: str) -> dict:
+    """`nirjax train --target ...` as a user runs it, then its model.nir in fixed point."""
+    target, dataset, extra = CLI[name]
+    out = os.path.join(out_dir, name)
+    cmd = [sys.executable, "-m", "nirjax", "train", "--target", target, *extra, "--out", out,
+           "--no-progress"]
+    subprocess.run(cmd, check=True, capture_output=True)
+    with open(os.path.join(out, "metrics.json")) as f:
+        metrics = json.load(f)
+    _, test = _data(target, dataset)
+    path = os.path.join(out, "model.nir")
+    reloaded = nirjax.load(path)
+    return {
+        "command": "nirjax train --target " + " ".join([target, *extra]),
+        "target": target,
+        "dataset": dataset,
+        "train_reported_test_accuracy": metrics["test_accuracy"],
+        "qat_accuracy": float(training.evaluate(reloaded, test, loss="counts")["accuracy"]),
+        "qat_violations": [str(v) for v in nirjax.check(path, target)],
+        **_fixed_point(path, reloaded, test),
+        **({"rockpool_mapper": _rockpool_mapper(path)} if target == "xylo" else {}),
     }
 
 
@@ -123,6 +191,9 @@ def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--json", default=None)
     p.add_argument("--cases", default=",".join(CASES))
+    p.add_argument("--cli", action="store_true",
+                   help="also run `nirjax train --target xylo|loihi2` and its model.nir in "
+                        "fixed point")
     args = p.parse_args()
     results = {}
     with tempfile.TemporaryDirectory() as tmp:
@@ -132,10 +203,17 @@ def main() -> None:
             print(f"{name}: float {100 * r['float_accuracy']:.2f} %, float quantized "
                   f"{100 * r['float_quantized_accuracy']:.2f} %, QAT "
                   f"{100 * r['qat_accuracy']:.2f} % ({len(r['qat_violations'])} violations), "
-                  f"fixed point: {r['fixed_point_accuracy']} ({r['fixed_point_note']})",
+                  f"fixed point: {r['fixed_point_accuracy']} (agreement "
+                  f"{r.get('fixed_point_agreement')}; {r['fixed_point_note']})",
+                  flush=True)
+        for name in CLI if args.cli else ():
+            results[name] = r = run_cli(name, tmp)
+            print(f"{name}: QAT {100 * r['qat_accuracy']:.2f} %, fixed point "
+                  f"{r['fixed_point_accuracy']} (agreement {r.get('fixed_point_agreement')})",
                   flush=True)
     doc = {
         "command": "python benchmarks/targets_accuracy.py " + " ".join(sys.argv[1:]),
+        "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
         "machine": f"{platform.machine()} {os.cpu_count()} CPUs, jax {jax.__version__}, "
                    f"{jax.devices()[0].platform}",
         "network": "training.target_network(target, n_in, n_classes, hidden=(128,), dt=1e-4, "

@@ -147,11 +147,15 @@ def integer_multiple(values: np.ndarray, scale: float, where: str, field: str) -
 
 # --------------------------------------------------------------------- the neuron definition
 def euler_response(neuron: Neuron, dt: float, x: float) -> dict[str, np.ndarray]:
-    """One forward-Euler step of `neuron` (its own `cuba_order`) from the zero state with the
-    constant input `x`: the per-step input gain (x = 1, minus the x = 0 response) and bias
-    (x = 0) of each state variable."""
+    """One forward-Euler step of `neuron` (its own `cuba_order` and `input_mode`) from the zero
+    state with the per-step input `x`: the per-step input gain (x = 1, minus the x = 0
+    response) and bias (x = 0) of each state variable. Under `input_mode="impulse"` the state
+    first jumps by `neuron.jump(state, x)` and then relaxes for one step with no input, as
+    `Neuron.integrate` does."""
     zero = neuron.zero_state()
     u = jnp.full(neuron.expected_input_shape(), x, zero[neuron.state_vars[0]].dtype)
+    if neuron.options.input_mode == "impulse":
+        zero, u = neuron.jump(zero, u), jnp.zeros_like(u)
     out = Euler().advance(neuron, None, zero, u, dt)
     return {k: np.asarray(v, np.float64) for k, v in out.items()}
 

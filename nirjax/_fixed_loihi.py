@@ -58,14 +58,19 @@ def _decay(x: jax.Array, d: jax.Array) -> jax.Array:
 
 
 class LoihiDense(Primitive):
-    r"""Lava's bit-accurate Dense: `a(t) = W s(t-1)` with integer W (8 bit) and binary s.
+    r"""Lava's bit-accurate Dense: `a(t) = (W s(t-1)) << weight_exp` (an arithmetic right shift
+    for a negative `weight_exp`, flooring the accumulated sum) with integer W (8 bit) and
+    binary s.
 
-    **Arguments:** `weight` (int32, `(out, in)`), `buffered` (the one-step synapse pipeline;
-    False only where a back edge of the graph already carries the previous step).
+    **Arguments:** `weight` (int32, `(out, in)`), `weight_exp` (Lava's shared weight exponent,
+    applied to the accumulated sum as `proc/dense/models.py` `run_spk` does), `buffered` (the
+    one-step synapse pipeline; False only where a back edge of the graph already carries the
+    previous step).
     **Returns:** the integer activation (as float), `(out,)`. State: `{"a": (out,)}`.
     """
 
     weight: jax.Array
+    weight_exp: int = eqx.field(static=True, default=0)
     buffered: bool = eqx.field(static=True, default=True)
     name: str = eqx.field(static=True, default="")
     stateful: ClassVar[bool] = True
@@ -83,6 +88,7 @@ class LoihiDense(Primitive):
             "takes spikes (0/1, num_message_bits=0). Feed it spikes.",
         )
         a = self.weight @ (x != 0).astype(jnp.int32)
+        a = a << self.weight_exp if self.weight_exp > 0 else a >> -self.weight_exp
         if not self.buffered:
             return state, a.astype(x.dtype)
         return {"a": a}, state["a"].astype(x.dtype)
@@ -240,15 +246,11 @@ class Loihi2(FixedTarget):
             if W.ndim != 2:
                 raise view.error(p, f"has weight shape {W.shape}", "Loihi 2 Dense is 2-D (out, in)")
             s_w = weight_scales[p]
+            exp = 0
             if unit is None:
                 wi = np.trunc(W * gain.reshape(-1, 1) * 256).astype(np.int64)
             elif s_w is not None:
-                wi = integer_multiple(W, s_w, f"loihi2: node {p!r}", "weight")
-                if not np.allclose(s_w * gain, unit, rtol=1e-4):
-                    raise view.error(
-                        p, f"weight scale {s_w} x input gain {gain.ravel()[:1]} of {n!r} differs "
-                        f"from {n!r}'s recorded v_threshold scale {unit}",
-                        "record scales with weight_scale * dt*r/tau = v_threshold_scale")
+                wi, exp = _recorded_weights(view, p, n, W, s_w, gain, unit)
             else:
                 wi = integer_multiple(W * gain.reshape(-1, 1) / unit, 1.0,
                                       f"loihi2: node {p!r}", "weight")
@@ -261,6 +263,7 @@ class Loihi2(FixedTarget):
                                          "to v_leak or drop it")
                     bias_f = bias_f + gain * b
             dense[p] = LoihiDense(jnp.asarray(_lava_weights(view, p, wi), jnp.int32),
+                                  weight_exp=exp,
                                   buffered=not any((p, d) in view.back or (s, p) in view.back
                                                    for d in view.succs[p]
                                                    for s in view.preds[p]),
@@ -273,6 +276,27 @@ class Loihi2(FixedTarget):
         ints = {k: jnp.asarray(np.broadcast_to(a, shape), jnp.int32)
                 for k, a in (("du", du), ("dv", dv), ("vth", vth), ("bias", bias))}
         return LoihiNeuron(**ints, probe=probe), dense
+
+
+def _recorded_weights(view: GraphView, p: str, n: str, W, s_w: float, gain, unit):
+    """Stored 8-bit weights and the shared exponent for a weight node quantized as `q * s_w`
+    (integer q, metadata): one q is worth `s_w * gain / unit = 2**k` threshold-mantissa units.
+    The weights are stored as `2 q` (even, so the mixed-sign mode's dropped least significant
+    bit loses nothing) with `weight_exp = k - 1`; for k >= 0 the chip's input is exactly
+    `q 2**k` per spike, for k < 0 Lava floors the shifted sum (what the chip computes)."""
+    q = integer_multiple(W, s_w, f"loihi2: node {p!r}", "weight")
+    ratio = np.asarray(s_w * gain / unit, np.float64)
+    k = np.round(np.log2(np.maximum(ratio, 1e-300)))
+    if not np.allclose(ratio, 2.0 ** k, rtol=1e-4) or np.any(k != k.ravel()[0]):
+        raise view.error(
+            p, f"weight scale {s_w} x input gain {np.ravel(gain)[:1]} of {n!r} over {n!r}'s "
+            f"recorded v_threshold scale {unit} is {np.ravel(ratio)[:1]}, not one power of two",
+            "Loihi 2 scales a Dense's weights by a shared power of two (weight_exp): record "
+            "weight_scale * dt*r/tau = 2**k * v_threshold_scale")
+    if q.min() < -128 or q.max() > 127:
+        raise view.error(p, f"integer weights span {q.min()}..{q.max()}, outside -128..127",
+                         "scale the weights down (or the recorded weight scale up)")
+    return 2 * q, int(k.ravel()[0]) - 1
 
 
 def _lava_weights(view: GraphView, p: str, w: np.ndarray) -> np.ndarray:

@@ -163,8 +163,6 @@ class Xylo(FixedTarget):
             (o.threshold_comparison != "greater_equal",
              f"uses threshold_comparison={o.threshold_comparison!r}",
              "Xylo spikes where V >= threshold: use 'greater_equal'"),
-            (o.input_mode != "current", f"uses input_mode={o.input_mode!r}",
-             "the Xylo conversion is defined for input_mode='current'"),
             (o.spike_order != "after_input", f"uses spike_order={o.spike_order!r}",
              "Xylo decides spikes after integrating: use 'after_input'"),
         )

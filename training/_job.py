@@ -204,7 +204,7 @@ def _build_graph(spec: JobSpec, train: SpikeDataset) -> nirjax.Graph:
         nir_graph = target_network(spec.target, train.input_shape[0], train.n_classes,
                                    hidden=spec.hidden, dt=dt, seed=spec.seed)
         return nirjax.from_nir(nir_graph, dt=dt, surrogate=spec.surrogate,
-                               **target_options(spec.target))
+                               **target_options(spec.target, outputs=("readout",)))
     nir_graph = feedforward_snn(
         train.input_shape[0],
         train.n_classes,

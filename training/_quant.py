@@ -92,15 +92,21 @@ def fake_quantize(graph: nirjax.Graph, target: str | Target) -> nirjax.Graph:
     return graph
 
 
-def target_options(target: str | Target) -> dict:
+def target_options(target: str | Target, outputs: Sequence[str] = ()) -> dict:
     """The `nirjax.from_nir` options that give the chip's dynamics: its reset and
     `target.options` (Xylo: Rockpool's LIFTorch reading, several spikes per step at `>=`,
     input events as impulses); IF inputs as impulses on Speck, whose neurons add each input
-    event to v."""
+    event to v.
+
+    `outputs`: the names of the neuron nodes that feed the graph's Output (`"readout"` in a
+    `target_network`). On Xylo those emit at most one spike per step (its output neurons;
+    `nirjax/_fixed_xylo.py`), so they get `spikes_per_step="single"` through `node_options`."""
     target = get_target(target)
     options = {"reset": target.reset, **target.options}
     if "IF" in target.neurons and len(target.neurons) == 1:
         options.setdefault("input_mode", "impulse")
+    if outputs and target.name == "xylo":
+        options["node_options"] = {k: {"spikes_per_step": "single"} for k in outputs}
     return options
 
 

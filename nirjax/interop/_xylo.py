@@ -4,7 +4,9 @@ Xylo mapper, and the integer hardware specification.
     spec = nirjax.interop.to_xylo(nir.read("model.nir"))   # quantized for "xylo"
 
 1. `to_rockpool` writes the graph in Rockpool's NIR encoding and
-   `rockpool.nn.modules.torch.nir.from_nir` builds the `LIFTorch` network;
+   `rockpool.nn.modules.torch.nir.from_nir` builds the `LIFTorch` network (output neurons
+   trained with `spikes_per_step="single"`, what Xylo's output neurons do, are given Rockpool's
+   multi-spike rule for this step only: the mapper's specification has no per-step limit);
 2. Rockpool's own design-rule check and mapper (`rockpool/devices/xylo/syns61201/
    xylo_mapper.py`, `mapper`) allocate the hidden and output neurons and return the
    specification (float weights, thresholds, dash = log2(tau / dt));
@@ -113,7 +115,14 @@ def to_xylo(graph: nir.NIRGraph | Graph | str | os.PathLike) -> dict[str, Any]:
     if not weight_scales:
         raise ValueError(f"to_xylo: no node carries a {QUANTIZATION_KEY!r} record; quantize "
                          "the graph with nirjax.targets.quantize(graph, 'xylo') first")
-    net = rockpool_from_nir(_chip_taus(to_rockpool(from_nir(graph)), graph))
+    # Xylo's output neurons spike at most once per step (xylosim; nirjax/_fixed_xylo.py), so
+    # a readout trained with spikes_per_step="single" (training.target_options) is what the
+    # chip runs; Rockpool's LIFTorch network is built with its own multi-spike rule only to
+    # feed the mapper, which does not encode a per-step spike limit.
+    outputs = {e[0] for e in graph.edges if isinstance(graph.nodes.get(e[1]), nir.Output)}
+    multi = {k: {"spikes_per_step": "multi"} for k in outputs
+             if isinstance(graph.nodes.get(k), nir.CubaLIF)}
+    net = rockpool_from_nir(_chip_taus(to_rockpool(from_nir(graph, node_options=multi)), graph))
     mapped = net.as_graph()
     spec = xylo_mapper_module().mapper(mapped)
     # the scale of each neuron: that of the weights feeding it (matched by their values)

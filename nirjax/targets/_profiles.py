@@ -92,7 +92,10 @@ LOIHI2 = Target(
     description="Intel Loihi 2 through Lava: Lava's bit-accurate LIF and Dense models and the "
                 "NIR paper's Lava conversion",
     formats={
-        "weight": NumberFormat(8, True, "power_of_two", unit=1 / 256),
+        # e >= 0: one weight step is at least one threshold-mantissa step, which Lava's Dense
+        # realizes exactly (weights stored as 2q with weight_exp = e - 1; a finer step needs
+        # weight_exp < -1, and Lava floors the shifted sum: nirjax/_fixed_loihi.py)
+        "weight": NumberFormat(8, True, "power_of_two", unit=1 / 256, emin=0),
         "v_threshold": NumberFormat(17, False, "fixed", unit=1 / 256),
     },
     neurons=("LIF", "CubaLIF"),

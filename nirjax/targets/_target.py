@@ -51,7 +51,8 @@ class NumberFormat:
     - `"free"`: any positive number per node (the toolchain rescales the layer);
     - `"reciprocal"`: `1 / n` for a whole `n >= 1` per node, so that a threshold of 1.0 stays
       an integer (`n`);
-    - `"power_of_two"`: `2**e` per node (Loihi's shared weight exponent), times `unit`;
+    - `"power_of_two"`: `2**e` per node (Loihi's shared weight exponent), times `unit`, with
+      `e >= emin` when `emin` is set;
     - `"fixed"`: exactly `unit` (e.g. Loihi thresholds: `1 / 256`).
 
     `share` (thresholds, biases): the field is counted in the units of the weights that feed
@@ -65,6 +66,7 @@ class NumberFormat:
     lo: int | None = None
     hi: int | None = None
     share: bool = False
+    emin: int | None = None
 
     def __post_init__(self):
         if not isinstance(self.bits, int) or not 1 <= self.bits <= 64:
@@ -88,7 +90,8 @@ class NumberFormat:
 
     def describe(self) -> str:
         kind = {"free": "a per-node scale", "reciprocal": "a per-node scale 1/n",
-                "power_of_two": f"a per-node scale 2**e * {self.unit:g}",
+                "power_of_two": f"a per-node scale 2**e * {self.unit:g}"
+                + ("" if self.emin is None else f" (e >= {self.emin})"),
                 "fixed": f"the scale {self.unit:g}"}[self.scale]
         if self.share:
             kind = "the scale of the weights feeding the node"
@@ -106,7 +109,7 @@ class NumberFormat:
             return abs(n - round(n)) <= 1e-6 * max(1.0, n)
         if self.scale == "power_of_two":
             e = math.log2(s / self.unit)
-            return abs(e - round(e)) <= 1e-9
+            return abs(e - round(e)) <= 1e-9 and (self.emin is None or round(e) >= self.emin)
         return math.isclose(s, self.unit, rel_tol=1e-9)
 
     def choose_scale(self, max_abs):
@@ -124,6 +127,8 @@ class NumberFormat:
         safe = jnp.where(m > 0, m, q * self.unit)
         if self.scale == "power_of_two":
             e = jnp.ceil(jnp.log2(safe / (q * self.unit)))
+            if self.emin is not None:
+                e = jnp.maximum(e, self.emin)
             return (self.unit * jnp.exp2(e)).astype(jnp.float32)
         n = jnp.floor(q / safe)
         coarse = safe / q if self.scale == "free" else jnp.float32(1.0)
