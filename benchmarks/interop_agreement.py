@@ -1108,8 +1108,9 @@ AS_WRITTEN = {  # the peer's graph (or network) without nirjax's correction
 NENGO_BATCH = 4  # Nengo's reference simulator runs one sample at a time
 
 
-def _paper_rows() -> list[dict]:
-    """The NIR paper's graphs against the peer running the same file (or its recording)."""
+def _paper_rows(only: str | None = None) -> list[dict]:
+    """The NIR paper's graphs against the peer running the same file (or its recording); with
+    `only`, those whose name contains it."""
     rows = []
     if not os.path.isdir(CONFORMANCE):
         return [{"direction": "paper graphs", "neuron": "-", "error":
@@ -1119,6 +1120,8 @@ def _paper_rows() -> list[dict]:
                       lambda: nengo_paper_lif("nir")),
                      ("lif_norse.nir via to_nengo(nengo.LIF) vs lif_nengo.csv",
                       lambda: nengo_paper_lif("nengo"))):
+        if only is not None and only not in name:
+            continue
         try:
             out = fn()
             ref, ours = out[0], out[1]
@@ -1188,7 +1191,7 @@ def measure(steps: int, batch: int, seeds: int, only: str | None = None) -> list
                "agreement_mean": float(np.mean([r["agreement"] for r in per_seed])),
                "per_seed": per_seed}
         rows.append(row)
-    return rows + (_paper_rows() if only is None else [])
+    return rows + _paper_rows(only)
 
 
 def markdown_table(result: dict) -> str:
@@ -1238,8 +1241,9 @@ def main(argv=None) -> int:
     parser.add_argument("--batch", type=int, default=16)
     parser.add_argument("--seeds", type=int, default=3)
     parser.add_argument("--only", metavar="PREFIX",
-                        help="re-measure only the rows whose direction starts with PREFIX and "
-                             "replace them in --out (the other rows are kept as they are)")
+                        help="re-measure only the rows whose direction starts with PREFIX (and the "
+                             "paper rows naming it) and replace them in --out (the other rows "
+                             "are kept as they are)")
     parser.add_argument("--out", default=os.path.join(os.path.dirname(os.path.abspath(__file__)),
                                                       "results", "interop_agreement.json"))
     args = parser.parse_args(argv)

@@ -15,6 +15,12 @@ alpha`): a LIF with a held current, `r = tau' / dt`, `v_leak = bias tau' / dt`; 
 synapse takes an impulse (`w_in = tau_syn'`, `cuba_order="current_first"`); an LI with an
 impulse (`r = tau'`); and `spikes_per_step="multi"`, `threshold_comparison="greater_equal"`,
 `reset="subtract"`, `v_reset = 0`.
+
+In float32 that Euler update rounds differently from Rockpool's `alpha v + isyn + bias`; the
+discretization `"rockpool"` (`RockpoolOrder`, the default of `from_rockpool`) evaluates it in
+Rockpool's order with Rockpool's own float32 coefficients (see `fix_rockpool_export`). It lives
+here, not in `nirjax._discretization`, because its order and the parameter search that goes
+with it are Rockpool's, not NIR's.
 """
 
 from __future__ import annotations
@@ -219,7 +225,11 @@ def fix_rockpool_export(graph: nir.NIRGraph | Graph, *, dt: float | None = None,
        `rockpool_dt` (the same for every neuron, else an error) or checked against `dt` if
        given (relative 1e-4).
     2. **Time constants and r** are rewritten to the Euler form above (`tau' = dt / (1 -
-       exp(-dt / tau))`, `r = tau' / dt`; CubaLIF `w_in = tau_syn'`; LI `r = tau'`).
+       exp(-dt / tau))`, `r = tau' / dt`; CubaLIF `w_in = tau_syn'`; LI `r = tau'`). For a
+       float32 graph the float32 values are chosen (within 64 float32 steps of those) so that
+       `RockpoolOrder`'s coefficients are Rockpool's own float32 ones: `1 + dt (-1 / tau')`
+       equals `rockpool_decay(tau, dt)`, `dt (r / tau') == 1`, `dt (v_leak / tau') == bias`.
+       Pass Rockpool's exact `dt` for that (the one recovered from r is float32-accurate only).
     3. **The bias is written as v_leak = 0** (`nir.py:271, 292`) and **`w_rec` is dropped**
        (`nir.py:258-275`): pass them, by node name (`bias={"1_LIFTorch": b}`, `w_rec=` the
        `(N, N)` matrix Rockpool multiplies `s_prev @ w_rec` by). A node with `w_rec` becomes a
