@@ -632,50 +632,6 @@ def rockpool_to_nirjax(kind: str, steps: int, batch: int, seed: int, corrected: 
     return _rockpool_run(net, xs), _nirjax_run(model, xs.numpy())
 
 
-def rockpool_first_divergence(kind: str, steps: int, batch: int, seed: int,
-                              discretization: str = "euler") -> dict | None:
-    """Where float32 Rockpool and nirjax first emit different spike counts (None if never):
-    the step, sample and neuron, both membranes before the reset, and the largest relative
-    difference of the membranes over the steps before it. Under NIR's plain
-    `discretization="euler"` that is float32 rounding of two equivalent formulas (Rockpool's
-    `alpha v + isyn`, nirjax's `v + dt / tau' (...)`); `"rockpool"` evaluates Rockpool's."""
-    import jax.numpy as jnp
-    import torch
-    from rockpool.nn.modules.torch.nir import to_nir
-
-    import nirjax.interop
-
-    net = _rockpool_model(kind, seed)
-    with _quiet():
-        graph = to_nir(net, torch.zeros((1, 4, N_IN)))
-    neuron = net[1]
-    name = [k for k in graph.nodes if k not in ("input", "output") and "Linear" not in k][0]
-    w_rec = {name: neuron.w_rec.detach().numpy()} if kind.endswith("(has_rec)") else {}
-    model = nirjax.interop.from_rockpool(graph, bias={name: neuron.bias.detach().numpy()},
-                                         w_rec=w_rec, discretization=discretization)
-    node = name + "/lif" if w_rec else name
-    xs = _inputs((N_IN,), steps, batch, seed + 1)
-    net.reset_state()
-    with torch.no_grad():
-        out, _, rec = net(xs.transpose(0, 1), record=True)
-    key = [k for k in rec if isinstance(rec[k], dict) and "vmem" in rec[k]][0]
-    ref_s, ref_v = out.numpy(), rec[key]["vmem"].numpy()  # (B, T, n); v after the reset
-    for b in range(batch):
-        res = model.run(jnp.asarray(xs.numpy()[:, b]), record=[node])
-        s, v = np.asarray(res.output), np.asarray(res.record[node]["v"])
-        diff = np.argwhere(s != ref_s[b])
-        if len(diff):
-            t, j = (int(i) for i in diff[0])
-            thr = float(np.broadcast_to(neuron.threshold.detach().numpy(), (N,))[j])
-            before = np.abs(v[:t] - ref_v[b, :t]) / np.maximum(np.abs(ref_v[b, :t]), 1.0)
-            return {"step": t, "sample": b, "neuron": j, "threshold": thr,
-                    "rockpool_v": float(ref_v[b, t, j] + ref_s[b, t, j] * thr),
-                    "nirjax_v": float(v[t, j] + s[t, j] * thr),
-                    "rockpool_spikes": float(ref_s[b, t, j]), "nirjax_spikes": float(s[t, j]),
-                    "max_rel_dv_before": float(before.max()) if t else 0.0}
-    return None
-
-
 NIRJAX_TO_ROCKPOOL = ("CubaLIF", "RCubaLIF")
 
 

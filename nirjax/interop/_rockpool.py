@@ -85,12 +85,13 @@ class RockpoolOrder(Discretization):
     `s_k <- (1 + dt A_{kk}) s_k + \sum_{j \ne k} dt A_{kj} s_j + dt G_k u + dt b_k`, the variables
     in order under `cuba_order="current_first"`. What differs is the rounding: the coefficients
     are computed once (`prepare`, in the state's dtype) and the terms are added left to right
-    in that order, which is how Rockpool's torch modules evaluate their update
-    (`lif_torch.py:684-701`: `isyn *= beta`, then `vmem = alpha vmem + isyn + noise + bias`;
+    in that order, each product rounded to the dtype before it is added (`_rounded`), which is
+    how Rockpool's torch modules evaluate their update (`lif_torch.py:684-701`:
+    `isyn *= beta`, then `vmem = alpha vmem + isyn + noise + bias`;
     `lif_neuron_torch.py:253-264`: `vmem *= alpha; vmem += x; vmem + noise + bias`). Plain
     `Euler` computes `s + dt f(s, u)`, which rounds differently: in float32 a recurrent Rockpool
-    network and nirjax then drift apart by rounding and a spike count eventually flips at a
-    boundary. `fix_rockpool_export` writes the parameters so that these coefficients are
+    network and nirjax then drift apart by rounding until a spike count can flip at a boundary.
+    `fix_rockpool_export` writes the parameters so that these coefficients are
     Rockpool's own float32 values (`1 + dt A_vv == alpha`, `dt r / tau_mem == 1`, ...), so
     the two runs round identically.
 
