@@ -586,12 +586,13 @@ def _rockpool_run64(net, xs):
 
 
 def rockpool_to_nirjax(kind: str, steps: int, batch: int, seed: int, corrected: bool = True,
-                       float64: bool = False):
+                       float64: bool = False, discretization: str = "rockpool"):
     """Build in Rockpool, export with its `to_nir`, import with `from_rockpool` (passing the
     bias and `w_rec` its exporter drops), or with plain `from_nir` at the true dt as written
     (`corrected=False`; the batch/time Input shape removed so that nirjax reads it at all).
     `float64=True` runs both sides in float64 (needs `jax_enable_x64`; see `_rockpool_float64`):
-    the same arithmetic as float32, rounded 2**29 times finer."""
+    the same arithmetic as float32, rounded 2**29 times finer. `discretization` goes to
+    `from_rockpool`: `"rockpool"` (Rockpool's float32 order) or NIR's plain `"euler"`."""
     import jax.numpy as jnp
     import torch
     from rockpool.nn.modules.torch.nir import to_nir
@@ -615,7 +616,8 @@ def rockpool_to_nirjax(kind: str, steps: int, batch: int, seed: int, corrected: 
         xs = _inputs((N_IN,), steps, batch, seed + 1)
         return _rockpool_run64(net, xs), _nirjax_run(model, xs.double().numpy())
     if corrected:
-        model = nirjax.interop.from_rockpool(graph, bias=bias, w_rec=w_rec)
+        model = nirjax.interop.from_rockpool(graph, bias=bias, w_rec=w_rec,
+                                             discretization=discretization)
     else:
         shapes, _ = nirjax.interop.fix_rockpool_export(graph)
         for key, node in graph.nodes.items():  # torch parameters to numpy; shapes fixed
@@ -628,48 +630,6 @@ def rockpool_to_nirjax(kind: str, steps: int, batch: int, seed: int, corrected: 
         model = nirjax.from_nir(graph, dt=ROCKPOOL_DT)
     xs = _inputs((N_IN,), steps, batch, seed + 1)
     return _rockpool_run(net, xs), _nirjax_run(model, xs.numpy())
-
-
-def rockpool_first_divergence(kind: str, steps: int, batch: int, seed: int) -> dict | None:
-    """Where float32 Rockpool and nirjax first emit different spike counts (None if never):
-    the step, sample and neuron, both membranes before the reset, and the largest relative
-    difference of the membranes over the steps before it (float32 rounding of two equivalent
-    formulas: Rockpool's `alpha v + isyn`, nirjax's `v + dt / tau' (...)`)."""
-    import jax.numpy as jnp
-    import torch
-    from rockpool.nn.modules.torch.nir import to_nir
-
-    import nirjax.interop
-
-    net = _rockpool_model(kind, seed)
-    with _quiet():
-        graph = to_nir(net, torch.zeros((1, 4, N_IN)))
-    neuron = net[1]
-    name = [k for k in graph.nodes if k not in ("input", "output") and "Linear" not in k][0]
-    w_rec = {name: neuron.w_rec.detach().numpy()} if kind.endswith("(has_rec)") else {}
-    model = nirjax.interop.from_rockpool(graph, bias={name: neuron.bias.detach().numpy()},
-                                         w_rec=w_rec)
-    node = name + "/lif" if w_rec else name
-    xs = _inputs((N_IN,), steps, batch, seed + 1)
-    net.reset_state()
-    with torch.no_grad():
-        out, _, rec = net(xs.transpose(0, 1), record=True)
-    key = [k for k in rec if isinstance(rec[k], dict) and "vmem" in rec[k]][0]
-    ref_s, ref_v = out.numpy(), rec[key]["vmem"].numpy()  # (B, T, n); v after the reset
-    for b in range(batch):
-        res = model.run(jnp.asarray(xs.numpy()[:, b]), record=[node])
-        s, v = np.asarray(res.output), np.asarray(res.record[node]["v"])
-        diff = np.argwhere(s != ref_s[b])
-        if len(diff):
-            t, j = (int(i) for i in diff[0])
-            thr = float(np.broadcast_to(neuron.threshold.detach().numpy(), (N,))[j])
-            before = np.abs(v[:t] - ref_v[b, :t]) / np.maximum(np.abs(ref_v[b, :t]), 1.0)
-            return {"step": t, "sample": b, "neuron": j, "threshold": thr,
-                    "rockpool_v": float(ref_v[b, t, j] + ref_s[b, t, j] * thr),
-                    "nirjax_v": float(v[t, j] + s[t, j] * thr),
-                    "rockpool_spikes": float(ref_s[b, t, j]), "nirjax_spikes": float(s[t, j]),
-                    "max_rel_dv_before": float(before.max()) if t else 0.0}
-    return None
 
 
 NIRJAX_TO_ROCKPOOL = ("CubaLIF", "RCubaLIF")
@@ -1104,8 +1064,9 @@ AS_WRITTEN = {  # the peer's graph (or network) without nirjax's correction
 NENGO_BATCH = 4  # Nengo's reference simulator runs one sample at a time
 
 
-def _paper_rows() -> list[dict]:
-    """The NIR paper's graphs against the peer running the same file (or its recording)."""
+def _paper_rows(only: str | None = None) -> list[dict]:
+    """The NIR paper's graphs against the peer running the same file (or its recording); with
+    `only`, those whose name contains it."""
     rows = []
     if not os.path.isdir(CONFORMANCE):
         return [{"direction": "paper graphs", "neuron": "-", "error":
@@ -1115,6 +1076,8 @@ def _paper_rows() -> list[dict]:
                       lambda: nengo_paper_lif("nir")),
                      ("lif_norse.nir via to_nengo(nengo.LIF) vs lif_nengo.csv",
                       lambda: nengo_paper_lif("nengo"))):
+        if only is not None and only not in name:
+            continue
         try:
             out = fn()
             ref, ours = out[0], out[1]
@@ -1131,7 +1094,7 @@ def _paper_rows() -> list[dict]:
     return rows
 
 
-def measure(steps: int, batch: int, seeds: int) -> list[dict]:
+def measure(steps: int, batch: int, seeds: int, only: str | None = None) -> list[dict]:
     import jax
     from tqdm import tqdm
 
@@ -1140,6 +1103,8 @@ def measure(steps: int, batch: int, seeds: int) -> list[dict]:
              for k in SNNTORCH_KINDS]
     jobs += [("snntorch->nirjax (subtract)", k, {"reset_mechanism": "subtract"})
              for k in ("Leaky", "Synaptic", "Conv2d+Leaky")]
+    jobs += [("rockpool->nirjax (discretization=euler)", k, {"discretization": "euler"})
+             for k in ("LIFTorch", "LIFTorch(has_rec)")]
     for d, kw in AS_WRITTEN.items():
         jobs += [(d + " (as written)", k, kw) for k in CASES[d][1]]
     jobs += [("nirjax->nengo (nengo.LIF)", k, {"neuron_type": "nengo"}) for k in ("LIF", "RLIF")]
@@ -1149,6 +1114,8 @@ def measure(steps: int, batch: int, seeds: int) -> list[dict]:
     jobs += [("rockpool->nirjax (float64)", "LIFTorch(has_rec)", {"float64": True})]
     jobs += [("sinabs paper cnn_sinabs.nir", "IF CNN", {}),
              ("sinabs paper cnn_sinabs.nir (as written)", "IF CNN", {"corrected": False})]
+    if only is not None:
+        jobs = [j for j in jobs if j[0].startswith(only)]
     rows = []
     for direction, kind, kw in tqdm(jobs, desc="interop", unit="case"):
         if direction.startswith("sinabs paper"):
@@ -1180,7 +1147,7 @@ def measure(steps: int, batch: int, seeds: int) -> list[dict]:
                "agreement_mean": float(np.mean([r["agreement"] for r in per_seed])),
                "per_seed": per_seed}
         rows.append(row)
-    return rows + _paper_rows()
+    return rows + _paper_rows(only)
 
 
 def markdown_table(result: dict) -> str:
@@ -1229,6 +1196,10 @@ def main(argv=None) -> int:
     parser.add_argument("--steps", type=int, default=500)
     parser.add_argument("--batch", type=int, default=16)
     parser.add_argument("--seeds", type=int, default=3)
+    parser.add_argument("--only", metavar="PREFIX",
+                        help="re-measure only the rows whose direction starts with PREFIX (and the "
+                             "paper rows naming it) and replace them in --out (the other rows "
+                             "are kept as they are)")
     parser.add_argument("--out", default=os.path.join(os.path.dirname(os.path.abspath(__file__)),
                                                       "results", "interop_agreement.json"))
     args = parser.parse_args(argv)
@@ -1245,7 +1216,7 @@ def main(argv=None) -> int:
             versions[pkg] = md.version(pkg)
         except md.PackageNotFoundError:
             versions[pkg] = None
-    rows = measure(args.steps, args.batch, args.seeds)
+    rows = measure(args.steps, args.batch, args.seeds, args.only)
     print(f"{'direction':38s} {'neuron':14s} {'agreement (min over seeds)':>28s}")
     for r in rows:
         if "error" in r:
@@ -1261,6 +1232,19 @@ def main(argv=None) -> int:
             print(f"{r['direction']:38s} {r['neuron']:14s} {pct:27.3f}%{extra}")
     result = {"versions": versions, "steps": args.steps, "batch": args.batch,
               "seeds": args.seeds, "li_atol": LI_ATOL, "rows": rows}
+    if args.only is not None:  # merge: the re-measured rows replace theirs, in place
+        with open(args.out) as f:
+            result = json.load(f)
+        new = {(r["direction"], r["neuron"]): r for r in rows}
+        kept = [new.pop((r["direction"], r["neuron"]), r) for r in result["rows"]
+                if not r["direction"].startswith(args.only) or
+                (r["direction"], r["neuron"]) in new]
+        at = max((i + 1 for i, r in enumerate(kept) if r["direction"].startswith(args.only)),
+                 default=len(kept))
+        result["rows"] = kept[:at] + list(new.values()) + kept[at:]
+        result.setdefault("remeasured", []).append(
+            {"only": args.only, "steps": args.steps, "batch": args.batch, "seeds": args.seeds,
+             "versions": versions})
     from nirjax import atomic_path
 
     with atomic_path(args.out, ".json") as tmp, open(tmp, "w") as f:

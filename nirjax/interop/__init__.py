@@ -47,8 +47,10 @@ from ._norse import (
 )
 from ._peer import for_peer as for_peer
 from ._rockpool import (
+    RockpoolOrder as RockpoolOrder,
     fix_rockpool_export as fix_rockpool_export,
     from_rockpool as from_rockpool,
+    rockpool_decay as rockpool_decay,
     rockpool_dt as rockpool_dt,
     rockpool_options as rockpool_options,
     to_rockpool as to_rockpool,
