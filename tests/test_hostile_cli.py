@@ -82,6 +82,7 @@ _BASE = {
     "info": ["info", "g.nir"],
     "check": ["check", "g.nir", "--target", "xylo"],
     "fit": ["fit", "g.nir", "rec.h5", "--out", "fitted.nir"],
+    "calibrate": ["calibrate", "g.nir", "rec.h5", "--out", "fitted.nir"],
     "characterize": ["characterize", "g.nir", "--recording", "rec.csv"],
     "train": ["train"],
 }
@@ -161,6 +162,10 @@ _BAD_FLAGS = [
 ] + [
     ("compare", "--input-kind", "bogus", "invalid choice"),
 ]
+
+
+# `nirjax fit` is an alias of `nirjax calibrate`: the same flags, checked the same way.
+_BAD_FLAGS += [("calibrate", f, v, e) for c, f, v, e in _BAD_FLAGS if c == "fit"]
 
 
 @pytest.mark.parametrize("command, flag, value, expected", _BAD_FLAGS,
@@ -359,10 +364,10 @@ def test_runtime_check_is_one_line(files, capsys, monkeypatch):
 
 # ---------------------------------------------------------------- fit / characterize paths
 def test_fit_output_checked_before_reading(files, capsys):
-    code, err = _call(["fit", files["graph"], files["inp"], "--out",
+    code, err = _call(["calibrate", files["graph"], files["inp"], "--out",
                        files["dir"] / "no" / "fitted.nir"], capsys)
     _one_line_error(code, err, "--out", "does not exist")
-    code, err = _call(["fit", files["graph"], files["dir"] / "missing.h5", "--out",
+    code, err = _call(["calibrate", files["graph"], files["dir"] / "missing.h5", "--out",
                        files["dir"] / "fitted.nir"], capsys)
     _one_line_error(code, err, "RECORDING", "no such file")
 

@@ -500,6 +500,11 @@ def fit(
     for extra in (val, test):
         if extra is not None:
             _check_shapes(graph, extra)
+    # Training checks finiteness itself once per epoch (training._validate: it names the epoch
+    # and the fix, and nothing non-finite is written); the run's own per-step check would stop
+    # inside the compiled step with a runtime error instead. The trained graph gets it back.
+    check_finite = graph.execution.check_finite
+    graph = graph.with_execution(check_finite=False)
     node_spec = {k: tuple(v) for k, v in config.train_nodes}
     freeze_spec = {k: tuple(v) for k, v in config.freeze}
     trainable = select_trainable(graph, config.train, nodes=node_spec, freeze=freeze_spec)
@@ -657,7 +662,8 @@ def fit(
     secs = sum(h["train_seconds"] for h in timed)
     sps = steps / secs if secs > 0 else float("nan")
     final = best_params if val is not None else params
-    trained, quantized = apply_params(graph, final), None
+    trained = apply_params(graph, final).with_execution(check_finite=check_finite)
+    quantized = None
     if target is not None:
         quantized = nirjax.targets.quantize(trained, target)
         trained = nirjax.from_nir(quantized, dtype=jnp.dtype(graph.dtype))
