@@ -165,6 +165,7 @@ def test_paper_platforms_reproduced():
         assert rep.spikes_reproduced and rep.rms < 0.01 * rep.span, (path, rep.summary())
 
 
+@pytest.mark.slow  # kept out of the default suite for time (CI < 10 min)
 def test_fit_cli_structure_finds_latency(tmp_path, capsys):
     from training import _cli_fit, write_recording
 

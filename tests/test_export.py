@@ -586,7 +586,7 @@ def _check_random(data, tmp_path_factory):
 
 # No shrinking: each example compiles two graphs, and shrinking can take minutes. A failure
 # prints the whole generated graph, which is small enough to read.
-_HYP = settings(max_examples=8, deadline=None, phases=[Phase.explicit, Phase.reuse, Phase.generate],
+_HYP = settings(max_examples=4, deadline=None, phases=[Phase.explicit, Phase.reuse, Phase.generate],
                 suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
 
 

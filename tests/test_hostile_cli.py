@@ -313,6 +313,7 @@ def test_compare_shape_and_outputs(files, capsys):
     _one_line_error(code, err, "--json", "does not exist")
 
 
+@pytest.mark.slow  # kept out of the default suite for time (CI < 10 min)
 def test_compare_capacity_names_an_existing_flag(files, capsys):
     """The diffrax reference's capacity errors name a flag compare has (and raising it
     works), not a Python keyword or an Equinox debugging variable."""

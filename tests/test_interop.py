@@ -393,6 +393,7 @@ def test_rockpool_order_rounds_each_product(rockpool):
     np.testing.assert_array_equal(np.asarray(ours), ref)
 
 
+@pytest.mark.slow  # kept out of the default suite for time (CI < 10 min)
 def test_rockpool_recurrent_identical_in_float64(rockpool):
     """Both simulators in float64 (Rockpool's modules widened, nirjax with jax_enable_x64, in
     a subprocess so the rest of the suite keeps 32-bit JAX): identical spikes over 500 steps x

@@ -68,6 +68,7 @@ def chip():
     )
 
 
+@pytest.mark.slow  # kept out of the default suite for time (CI < 10 min)
 def test_recovery_from_noisy_traces(chip):
     graph, sim = chip
     before = relative_errors(graph, sim.graph, PARAMS)
@@ -286,6 +287,7 @@ def test_recording_round_trip_through_nir_data(tmp_path, chip):
         read_recording(path, graph.with_options(dt=2e-4))
 
 
+@pytest.mark.slow  # kept out of the default suite for time (CI < 10 min)
 def test_cli_fit_in_process(tmp_path, chip, capsys):
     from nirjax._cli import main
 

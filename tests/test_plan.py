@@ -103,7 +103,8 @@ def _loss(m, xs):
 
 @pytest.mark.parametrize(
     "options, rtol",
-    [(dict(checkpoint=7), 1e-6), (dict(unroll=4), 1e-6), (dict(associative_scan=True), 1e-4)],
+    [pytest.param(dict(checkpoint=7), 1e-6, marks=pytest.mark.slow), (dict(unroll=4), 1e-6),
+     pytest.param(dict(associative_scan=True), 1e-4, marks=pytest.mark.slow)],
 )
 def test_execution_options_keep_values_and_gradients(options, rtol):
     model = _lif_layer()

@@ -58,6 +58,8 @@ def _agreement(path, test, latency):
     return chip, agree, acc_ref, acc_chip
 
 
+@pytest.mark.filterwarnings(  # Rockpool and torch under numpy 2
+    "ignore:__array__ implementation doesn't accept a copy keyword:DeprecationWarning")
 def test_xylo_qat_graph_runs_in_fixed_point_and_classifies_like_qat(tmp_path):
     train, test = training.random_manifolds(n_steps=25, n_inputs=16)
     path, q = _qat("xylo", train, 40, 1e-2, tmp_path)
