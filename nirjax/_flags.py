@@ -130,3 +130,20 @@ def check_readable(flag: str, path: str | os.PathLike) -> None:
         raise UsageError(f"{flag} {path}: is a folder, expected a file.")
     if not os.access(path, os.R_OK):
         raise UsageError(f"{flag} {path}: the file is not readable (permissions).")
+
+
+def check_outputs(*outputs: tuple[str, str | os.PathLike | None], plot: str | None = None) -> None:
+    """Before any work: every `(flag, path)` output is writable (`check_writable`) and the
+    temporaries a killed run left beside it are removed; `plot` (the `--plot` path, if any)
+    also needs matplotlib."""
+    from ._atomic import remove_stale_temporaries
+
+    for flag, path in outputs:
+        check_writable(flag, path)
+        if path:
+            remove_stale_temporaries(path)
+    if plot:
+        try:
+            import matplotlib  # noqa: F401
+        except ImportError:
+            raise UsageError("--plot needs matplotlib: pip install matplotlib.") from None

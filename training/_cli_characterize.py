@@ -14,7 +14,7 @@ import numpy as np
 
 import nirjax
 from nirjax import UsageError
-from nirjax.cli import check_readable, check_writable, number, remove_stale_temporaries
+from nirjax.cli import check_outputs, check_readable, number
 
 from ._characterize import characterize
 from ._characterize_fixed import run_fixed
@@ -56,10 +56,7 @@ def add_parser(subparsers) -> None:
 def run(args) -> int:
     check_readable("NOMINAL", args.nominal)
     check_readable("--recording", args.recording)
-    for flag, path in (("--out", args.out), ("--json", args.json)):
-        check_writable(flag, path)
-        if path:
-            remove_stale_temporaries(path)
+    check_outputs(("--out", args.out), ("--json", args.json))
     graph = as_graph(args.nominal, dt=args.dt)
     try:
         data = np.loadtxt(args.recording, delimiter=",", ndmin=2)

@@ -17,7 +17,7 @@ import numpy as np
 
 import nirjax
 from nirjax import UsageError
-from nirjax.cli import check_readable, check_writable, integer, number, remove_stale_temporaries
+from nirjax.cli import check_outputs, check_readable, integer, number
 
 from ._characterize import characterize
 from ._cli_characterize import UNEXPLAINED
@@ -108,15 +108,7 @@ def _arguments(p) -> None:
 def run(args) -> int:
     check_readable("NOMINAL", args.nominal)
     check_readable("RECORDING", args.recording)
-    for flag, path in (("--out", args.out), ("--plot", args.plot)):
-        check_writable(flag, path)
-        if path:
-            remove_stale_temporaries(path)
-    if args.plot:
-        try:
-            import matplotlib  # noqa: F401
-        except ImportError:
-            raise UsageError("--plot needs matplotlib: pip install matplotlib.") from None
+    check_outputs(("--out", args.out), ("--plot", args.plot), plot=args.plot)
     dt = read_recording(args.recording).dt
     graph = as_graph(args.nominal, dt=dt)
     recording = read_recording(args.recording, graph)

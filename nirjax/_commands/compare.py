@@ -9,9 +9,9 @@ import os
 
 import numpy as np
 
-from .._atomic import atomic_path, remove_stale_temporaries
+from .._atomic import atomic_path
 from .._cli import UsageError
-from .._flags import check_readable, check_writable, integer, number
+from .._flags import check_outputs, check_readable, integer, number
 
 # simulate_continuous's capacities and tolerances, as flags: (keyword, flag, type, help)
 _CAPACITIES = (
@@ -117,15 +117,7 @@ def run(args: argparse.Namespace) -> int:
     from .._compare import compare
     from .._import import from_nir
 
-    for flag, path in (("--plot", args.plot), ("--json", args.json)):
-        check_writable(flag, path)
-        if path:
-            remove_stale_temporaries(path)
-    if args.plot:
-        try:
-            import matplotlib  # noqa: F401
-        except ImportError:
-            raise UsageError("--plot needs matplotlib: pip install matplotlib.") from None
+    check_outputs(("--plot", args.plot), ("--json", args.json), plot=args.plot)
     graph = from_nir(args.file, dt=args.dt)
     if len(graph.inputs) != 1:
         raise UsageError("compare: the graph has several Inputs; use nirjax.compare from Python.")
