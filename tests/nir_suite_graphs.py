@@ -8,6 +8,11 @@ Graphs the suite builds with `type_check=False`, or that NIR's constructor refus
 here with `type_check=False` so that nirjax gets to see them; whether NIR refuses them is then
 decided by NIR itself (`nir_refuses`), never by a list kept here.
 
+In all: 141 graphs built here and 11 reads of 9 distinct files (8 of NIR's paper/, read from
+../shared/conformance, and nirtorch's tests/braille.nir, read from the sdist when
+$NIRJAX_NIRTORCH_TESTS names its tests/ folder), 152 entries; 17 of them also run in the
+metadata variant of nir's `factory_test_metadata`. Their outcomes are in `test_nir_suites.py`.
+
 Inventory (what each suite file builds; `-` marks what builds no NIR graph):
 
 | suite file | tests | graphs |
@@ -29,7 +34,7 @@ Inventory (what each suite file builds; `-` marks what builds no NIR graph):
 | nirtorch tests/test_conversion.py | test_extract_pytorch | 1 |
 | nirtorch tests/test_graph.py | test_output_type_when_single_node, test_sequential_flatten (2) | 3 (the other tests trace torch graphs, no NIR graph) |
 | nirtorch tests/test_graph_executor.py, test_graph_utils.py | - | - (torch graphs / strings) |
-| NIR docs (docs/source) | primitives.md (Input/Output with dict types), nirtorch/state.md, nirtorch/interpreting.ipynb, nirtorch/tracing.ipynb (2), examples/spinnaker2/import.ipynb | 6; the remaining docs code is pseudo-code (`...`) or reads a file; examples/nengo/*.py use the pre-1.0 API (`nir.Input(shape=...)`, nodes as a list) that nir 1.0.8's own constructor refuses (2, recorded as refused by NIR) |
+| NIR docs (docs/source) | primitives.md (Input/Output with dict types; the Input -> LIF -> Output example), nirtorch/state.md, nirtorch/interpreting.ipynb, nirtorch/tracing.ipynb (2), examples/spinnaker2/import.ipynb | 7; the remaining docs code is pseudo-code (`...`) or reads a file; examples/nengo/*.py use the pre-1.0 API (`nir.Input(shape=...)`, nodes as a list) that nir 1.0.8's own constructor refuses (2, recorded as refused by NIR) |
 | NIR paper/ | 01_lif/lif_norse.nir, lif_rockpool.nir, debug_spike_representation/two_lif_neurons.nir (and create_model.py, the same graph), 02_cnn/cnn_sinabs.nir, 03_rnn/braille_noDelay_bias_zero.nir, braille_noDelay_noBias_subtract.nir, extras/*_subgraph.nir (2) | 9 (8 files, read from ../shared/conformance; create_model.py re-created); the other scripts read these files |
 """
 
