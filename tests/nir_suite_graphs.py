@@ -8,9 +8,9 @@ Graphs the suite builds with `type_check=False`, or that NIR's constructor refus
 here with `type_check=False` so that nirjax gets to see them; whether NIR refuses them is then
 decided by NIR itself (`nir_refuses`), never by a list kept here.
 
-In all: 141 graphs built here and 11 reads of 9 distinct files (8 of NIR's paper/, read from
+In all: 154 graphs built here and 11 reads of 9 distinct files (8 of NIR's paper/, read from
 ../shared/conformance, and nirtorch's tests/braille.nir, read from the sdist when
-$NIRJAX_NIRTORCH_TESTS names its tests/ folder), 152 entries; 17 of them also run in the
+$NIRJAX_NIRTORCH_TESTS names its tests/ folder), 165 entries; 17 of them also run in the
 metadata variant of nir's `factory_test_metadata`. Their outcomes are in `test_nir_suites.py`.
 
 Inventory (what each suite file builds; `-` marks what builds no NIR graph):
@@ -34,7 +34,7 @@ Inventory (what each suite file builds; `-` marks what builds no NIR graph):
 | nirtorch tests/test_conversion.py | test_extract_pytorch | 1 |
 | nirtorch tests/test_graph.py | test_output_type_when_single_node, test_sequential_flatten (2) | 3 (the other tests trace torch graphs, no NIR graph) |
 | nirtorch tests/test_graph_executor.py, test_graph_utils.py | - | - (torch graphs / strings) |
-| NIR docs (docs/source) | primitives.md (Input/Output with dict types; the Input -> LIF -> Output example), nirtorch/state.md, nirtorch/interpreting.ipynb, nirtorch/tracing.ipynb (2), examples/spinnaker2/import.ipynb | 7; the remaining docs code is pseudo-code (`...`) or reads a file; examples/nengo/*.py use the pre-1.0 API (`nir.Input(shape=...)`, nodes as a list) that nir 1.0.8's own constructor refuses (2, recorded as refused by NIR) |
+| NIR docs (docs/source) | primitives.md (Input/Output with dict types; the Input -> LIF -> Output example), nirtorch/state.md, nirtorch/interpreting.ipynb, nirtorch/tracing.ipynb (2), dev_pytorch.ipynb (2), examples/spinnaker2, hxtorch and jaxsnn (the NIR graphs those pages build), examples/norse, rockpool, sinabs and snntorch (each page's graph for its `from_nir`, and the graph its exporter makes from the page's model: 8), examples/lava/nir-conversion.ipynb and examples/nengo/*.py (3, the pre-1.0 API: nodes as a list, `nir.Input(shape=...)`, which nir 1.0.8's own constructors refuse) | 22; the remaining docs code is pseudo-code (`...`), reads a file, or needs a toolchain that is not on PyPI (hxtorch's and lava-dl's exporters, Spyx's from trained parameters) |
 | NIR paper/ | 01_lif/lif_norse.nir, lif_rockpool.nir, debug_spike_representation/two_lif_neurons.nir (and create_model.py, the same graph), 02_cnn/cnn_sinabs.nir, 03_rnn/braille_noDelay_bias_zero.nir, braille_noDelay_noBias_subtract.nir, extras/*_subgraph.nir (2) | 9 (8 files, read from ../shared/conformance; create_model.py re-created); the other scripts read these files |
 """
 
@@ -83,6 +83,20 @@ def lif(tau, thr):
     n = len(tau)
     return nir.LIF(tau=np.array(tau), r=np.ones(n, int), v_leak=np.zeros(n, int),
                    v_reset=np.zeros(n, int), v_threshold=np.array(thr))
+
+
+def _peer(module: str):
+    """A peer simulator's module, or skip the graph (the interop extra is not installed)."""
+    import importlib
+
+    import pytest
+
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            return importlib.import_module(module)
+    except ImportError:
+        pytest.skip(f"{module} is not installed")
 
 
 GRAPHS: dict = {}
@@ -1195,6 +1209,124 @@ def _(rng):
                               v_leak=np.array([0.5] * 2), v_threshold=np.array([5] * 2)),
                "out": nir.Output(output_type=np.array([2]))},
         edges=[("in", "affine"), ("affine", "lif"), ("lif", "out")])
+
+
+@graph(DOCS + "examples/hxtorch/nir-conversion.ipynb")
+def _(rng):
+    return nir.NIRGraph(
+        nodes={"input": nir.Input(input_type=np.array([3])),
+               "linear": nir.Linear(weight=rng.random((5, 3))),
+               "lif": nir.CubaLIF(tau_mem=np.array([0.02] * 5), tau_syn=np.array([0.005] * 5),
+                                  r=np.array([1.0] * 5), v_leak=np.array([0.1] * 5),
+                                  v_reset=np.array([0.0] * 5), v_threshold=np.array([1.0] * 5)),
+               "output": nir.Output(output_type=np.array([5]))},
+        edges=[("input", "linear"), ("linear", "lif"), ("lif", "output")])
+
+
+@graph(DOCS + "examples/jaxsnn/nir-conversion.ipynb")
+def _(rng):
+    n = 2
+    return nir.NIRGraph(
+        nodes={"input": nir.Input(input_type=np.array([3])),
+               "linear": nir.Linear(weight=np.random.default_rng(42).uniform(0.5, 1.5, (n, 3))),
+               "cubalif": nir.CubaLIF(tau_mem=np.array([4e-4] * n), tau_syn=np.array([2e-4] * n),
+                                      r=np.array([1] * n), v_leak=np.array([0] * n),
+                                      v_reset=np.array([-1] * n), v_threshold=np.array([1] * n)),
+               "output": nir.Output(output_type=np.array([n]))},
+        edges=[("input", "linear"), ("linear", "cubalif"), ("cubalif", "output")])
+
+
+def _torch_affine_and(neuron):
+    def build(rng):
+        import torch
+
+        t = torch.tensor
+        return nir.NIRGraph.from_list(nir.Affine(t([[1.0, 2.0], [3.0, 4.0]]), t([1.0, 2.0])),
+                                      neuron(t))
+    return build
+
+
+graph(DOCS + "examples/norse/nir-conversion.ipynb[from_nir]")(_torch_affine_and(
+    lambda t: nir.LIF(t([0.9, 0.8]), t([1.0, 1.0]), t([0.0, 0.0]), t([1.0, 1.0]))))
+graph(DOCS + "examples/rockpool/nir-conversion.ipynb[from_nir]")(_torch_affine_and(
+    lambda t: nir.LI(t([0.9, 0.8]), t([1.0, 1.0]), t([0.0, 0.0]))))
+graph(DOCS + "examples/sinabs/nir-conversion.ipynb[from_nir]")(_torch_affine_and(
+    lambda t: nir.LI(t([0.9, 0.8]), t([1.0, 1.0]), t([0.0, 0.0]))))
+graph(DOCS + "examples/snntorch/nir-conversion.ipynb[import_from_nir]")(_torch_affine_and(
+    lambda t: nir.LIF(t([0.9, 0.8]), t([1.0, 1.0]), t([0.0, 0.0]), t([1.0, 1.0]),
+                      t([0.0, 0.0]))))
+
+
+@graph(DOCS + "examples/norse/nir-conversion.ipynb[to_nir]")
+def _(rng):
+    import torch
+
+    norse = _peer("norse.torch")
+    torch.manual_seed(0)
+    return norse.to_nir(norse.SequentialState(norse.LIFCell(), torch.nn.Linear(1, 1)),
+                        torch.randn(1, 1))
+
+
+@graph(DOCS + "examples/rockpool/nir-conversion.ipynb[to_nir]")
+def _(rng):
+    import torch
+
+    modules = _peer("rockpool.nn.modules")
+    seq = _peer("rockpool.nn.combinators").Sequential
+    torch.manual_seed(0)
+    net = seq(modules.LinearTorch((2, 4), has_bias=False), modules.LIFTorch(4, dt=1e-3),
+              modules.LinearTorch((4, 2), has_bias=False), modules.LIFTorch(2, dt=1e-3))
+    return modules.to_nir(net, torch.randn(1, 2))
+
+
+@graph(DOCS + "examples/sinabs/nir-conversion.ipynb[to_nir]")
+def _(rng):
+    import torch
+
+    sinabs = _peer("sinabs")
+    sl = _peer("sinabs.layers")
+    torch.manual_seed(0)
+    model = torch.nn.Sequential(torch.nn.Linear(10, 2), sl.ExpLeakSqueeze(tau_mem=10.0,
+                                batch_size=4), sl.LIFSqueeze(tau_mem=10.0, batch_size=4),
+                                torch.nn.Linear(2, 1))
+    return sinabs.to_nir(model, torch.randn(4, 10))
+
+
+@graph(DOCS + "examples/snntorch/nir-conversion.ipynb[export_to_nir]")
+def _(rng):
+    import torch
+
+    snn = _peer("snntorch")
+    export_to_nir = _peer("snntorch.export_nir").export_to_nir
+    torch.manual_seed(0)
+    net = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(784, 500),
+                              snn.Leaky(beta=0.9, init_hidden=True), torch.nn.Linear(500, 10),
+                              snn.Leaky(beta=0.9, init_hidden=True, output=True))
+    return export_to_nir(net, torch.randn(1, 784))
+
+
+@graph(DOCS + "dev_pytorch.ipynb[torch_to_nir]")
+def _(rng):
+    import torch
+
+    class MyLeakyIntegrator(torch.nn.Module):
+        def __init__(self, tau, r, v_leak):
+            super().__init__()
+            self.tau, self.r, self.v_leak = tau, r, v_leak
+
+    tau, r, v_leak = torch.ones(3)
+    return _trace(MyLeakyIntegrator(tau, r, v_leak), {MyLeakyIntegrator: lambda m: nir.LI(
+        tau=m.tau, r=m.r, v_leak=m.v_leak)})
+
+
+graph(DOCS + "dev_pytorch.ipynb[nir_to_torch]")(_single(
+    lambda rng: nir.LI(np.ones(1), np.ones(1), np.ones(1))))
+
+
+@graph(DOCS + "examples/lava/nir-conversion.ipynb")  # pre-1.0 API, as the nengo ones below
+def _(rng):
+    return nir.NIRGraph(nodes=[nir.Input(input_type=np.array([3])),
+                               nir.Output(input_type=np.array([3]))], edges=[(0, 1)])
 
 
 # pre-1.0 API in docs/source/examples/nengo: nir 1.0.8's own constructors refuse these.
