@@ -31,7 +31,9 @@ from ._execution import (
     Execution,
     check_sequence,
     checking,
+    collecting,
     current_check,
+    raise_pending,
     scan,
 )
 from ._options import Options, check_names
@@ -379,8 +381,17 @@ class Graph(Primitive):
         return own, nested
 
     def _execute(self, state: dict, xs: dict, record: Sequence[str], execution=None):
-        """Run the compile plan over the time axis; returns (state, values over time, traces)."""
+        """Run the compile plan over the time axis; returns (state, values over time, traces).
+        Under `check_finite` every node's check is collected while tracing and raised once, on
+        the outputs, the state and the traces (`nirjax._execution.raise_pending`)."""
         execution = self.execution if execution is None else execution
+        with collecting() as pending:
+            state, seqs, traces = self._execute_plan(state, xs, record, execution)
+        outs = {n: seqs[n] for n in self.outputs if n in seqs}
+        outs, state, traces = raise_pending(pending, (outs, state, traces))
+        return state, {**seqs, **outs}, traces
+
+    def _execute_plan(self, state: dict, xs: dict, record: Sequence[str], execution):
         own, nested = self._split_record(record)
         outer = current_check()
         T = next(iter(jax.tree.leaves(xs))).shape[0] if jax.tree.leaves(xs) else 0
@@ -460,6 +471,11 @@ class Graph(Primitive):
                 external[n] = self._gather(n, seqs, None, outside)
 
         def body(carry, ext_t):
+            with collecting() as pending:  # checks traced inside the step stay inside it
+                out = step(carry, ext_t)
+            return raise_pending(pending, out)
+
+        def step(carry, ext_t):
             states, fb = carry
             values, new_states = {}, {}
             for n in members:
