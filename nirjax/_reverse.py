@@ -16,6 +16,14 @@ recomputes the rest:
   parameters' shapes (and over the batch, under `vmap`) and the pull-back through
   `discretization.prepare` happen once, after the scan.
 
+When no parameter of the neuron is differentiated (training the weights alone; the rule is told
+through `jax.custom_vjp`'s `symbolic_zeros`), a neuron whose step is `fire(integrate(...))`
+with `integrate` affine (`linear`, the default `spike_order`) keeps even less: only each step's
+**integrated state** (before threshold and reset). The reverse step pulls the cotangent back
+through `fire` at that state (spike, surrogate and reset recomputed) and then through the
+affine `integrate`, whose pull-back is one linear map for every step; the scan's input is not
+kept at all, so a layer's currents are freed as soon as its forward scan has read them.
+
 Because the reverse step is the derivative of the same `advance` that runs forward, the
 gradients equal plain autodiff's for every neuron, discretization and option, up to the order
 in which float sums are taken (tested in `tests/test_gradients.py`).
@@ -117,14 +125,87 @@ def _forward_scan(static, unroll, dyn, state, xs):
     return jax.lax.scan(body, state, xs, unroll=unroll)
 
 
+def _lean(neuron) -> bool:
+    """Whether the reverse pass may keep only the integrated state of each step (`_lean_fwd`):
+    a spiking or non-spiking neuron whose step is `fire(integrate(state, x))` (the default
+    `spike_order`) with `integrate` affine in state and input (`linear`), so that the pull-back
+    through `integrate` needs no stored state or input."""
+    from .primitives._neuron import Neuron
+
+    return (
+        neuron.linear
+        and not (neuron.spiking and neuron.options.spike_order == "before_input")
+        and type(neuron).advance is Neuron.advance  # the step is fire(integrate(...))
+        and type(neuron).integrate is Neuron.integrate  # affine when the field is
+    )
+
+
 def _sequence_fwd(static, unroll, dyn, state, xs):
+    # symbolic_zeros: every leaf comes as a CustomVJPPrimal (value, perturbed).
+    perturbed = any(p.perturbed for p in jax.tree.leaves(dyn, is_leaf=_is_primal))
+    dyn, state, xs = (jax.custom_derivatives.custom_vjp_primal_tree_values(a)
+                      for a in (dyn, state, xs))
+    if not perturbed and _lean(eqx.combine(dyn, static)):
+        final, (ys, ints) = _lean_scan(static, unroll, dyn, state, xs)
+        # No input kept: only a zero-size array with its per-step shape and dtype.
+        return (final, ys), (dyn, ints, None, jnp.zeros((0,) + xs.shape[1:], xs.dtype))
     final, (ys, starts) = _forward_scan(static, unroll, dyn, state, xs)
-    return (final, ys), (dyn, starts, xs)
+    return (final, ys), (dyn, starts, xs, None)
+
+
+def _is_primal(a) -> bool:
+    return isinstance(a, jax.custom_derivatives.CustomVJPPrimal)
+
+
+def _lean_scan(static, unroll, dyn, state, xs):
+    """The forward scan keeping each step's integrated state (before threshold and reset)
+    instead of its start state and input: one time-by-neuron array per state variable, and
+    the input is free as soon as the scan has read it."""
+    neuron = eqx.combine(dyn, static)
+    coeffs = neuron.prepare()
+
+    def body(s, x):
+        mid = neuron.integrate(coeffs, s, x)
+        new, y = neuron.fire(mid)
+        return new, (y, mid)
+
+    return jax.lax.scan(body, state, xs, unroll=unroll)
+
+
+def _instantiate(tree):
+    """Symbolic-zero cotangents (`jax.custom_derivatives.SymbolicZero`) as zero arrays."""
+    zero = jax.custom_derivatives.SymbolicZero
+    return jax.tree.map(lambda c: jnp.zeros(c.shape, c.dtype) if isinstance(c, zero) else c,
+                        tree, is_leaf=lambda c: isinstance(c, zero))
+
+
+def _lean_bwd(static, unroll, dyn, ints, proto, ct_final, ct_ys):
+    """The reverse pass when no parameter is differentiated: each step pulls the cotangent back
+    through `fire` at its stored integrated state (spike, surrogate and reset recomputed from
+    the definition) and then through `integrate`, which is affine in state and input, so its
+    pull-back is the same linear map at every step (taken once, at zero)."""
+    neuron = eqx.combine(dyn, static)
+    coeffs = neuron.prepare()
+    zero_s = jax.tree.map(lambda a: jnp.zeros(a.shape[1:], a.dtype), ints)
+    zero_x = jnp.zeros(proto.shape[1:], proto.dtype)
+    _, integrate_t = jax.vjp(lambda s, x: neuron.integrate(coeffs, s, x), zero_s, zero_x)
+
+    def body(ct_s, inp):
+        mid, ct_y = inp
+        _, pull = jax.vjp(neuron.fire, mid)
+        (ct_mid,) = pull((ct_s, ct_y))
+        g_s, g_x = integrate_t(ct_mid)
+        return g_s, g_x
+
+    ct_state, ct_xs = jax.lax.scan(body, ct_final, (ints, ct_ys), reverse=True, unroll=unroll)
+    return jax.tree.map(jnp.zeros_like, dyn), ct_state, ct_xs
 
 
 def _sequence_bwd(static, unroll, residuals, cts):
-    dyn, starts, xs = residuals
-    ct_final, ct_ys = cts
+    dyn, starts, xs, proto = residuals
+    ct_final, ct_ys = _instantiate(cts)
+    if xs is None:
+        return _lean_bwd(static, unroll, dyn, starts, proto, ct_final, ct_ys)
     coeffs, prepare_vjp = jax.vjp(lambda d: eqx.combine(d, static).prepare(), dyn)
     shape = _state_shape(jax.tree.map(lambda a: a[0], starts))
     dyn_b, coeffs_b = _expand(dyn, shape), _expand(coeffs, shape)
@@ -151,7 +232,7 @@ def _sequence_bwd(static, unroll, residuals, cts):
     return ct_dyn, ct_state, ct_xs
 
 
-_sequence.defvjp(_sequence_fwd, _sequence_bwd)
+_sequence.defvjp(_sequence_fwd, _sequence_bwd, symbolic_zeros=True)
 
 
 def step_vjp(neuron, state: dict, x: jax.Array):
