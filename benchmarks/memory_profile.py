@@ -33,7 +33,7 @@ import lif_layer  # noqa: E402
 IMPLS = {  # label: case fields
     "nirjax": {"impl": "nirjax"},
     "nirjax autodiff": {"impl": "nirjax", "gradient": "autodiff"},
-    "nirjax unchecked": {"impl": "nirjax", "execution": {"check_finite": False}},
+    "nirjax checked": {"impl": "nirjax", "execution": {"check_finite": True}},
     "jax": {"impl": "jax"},
     "spyx": {"impl": "spyx"},
 }

@@ -145,9 +145,12 @@ def all_finite(tree: Any) -> jax.Array:
 
 def first_nonfinite_step(seq: Any) -> jax.Array:
     """The first index along axis 0 at which some leaf of `seq` is NaN or inf; -1 if none."""
-    rows = [jnp.any(~jnp.isfinite(a.reshape(a.shape[0], -1)), axis=1)
+    # max |a| per step is NaN or inf exactly where some value is (max propagates NaN); a
+    # reduction XLA fuses into its producer, with no boolean copy of the sequence.
+    rows = [~jnp.isfinite(jnp.max(jnp.abs(a.reshape(a.shape[0], -1)), axis=1))
             for a in jax.tree.leaves(seq)
-            if jnp.issubdtype(jnp.result_type(a), jnp.inexact) and a.ndim >= 1]
+            if jnp.issubdtype(jnp.result_type(a), jnp.inexact) and a.ndim >= 1
+            and a.size > 0]
     if not rows:
         return jnp.int32(-1)
     bad = rows[0]

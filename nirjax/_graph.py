@@ -447,8 +447,7 @@ class Graph(Primitive):
                 else:
                     with checking(base if isinstance(node, Graph) else check_for(n)):
                         new_nodes[n], seqs[n], tr = node.run_sequence(
-                            state["nodes"][n], inp, record=n in own, execution=execution
-                        )
+                            state["nodes"][n], inp, record=n in own, execution=execution)
                 seqs[n] = checked(n, seqs[n])
                 if n in own:
                     traces[n] = {"output": seqs[n], **tr}

@@ -137,18 +137,27 @@ def _put(tree, t, values):
 _FILL = itertools.count(1)
 
 
-def _empty(T, tree):
+def _empty(T, tree, after=None):
     """A `(T, ...)` buffer for each leaf (shapes and dtypes) of `tree`, to be overwritten step
     by step. Each is filled with a different constant: XLA would merge equal constant buffers
-    into one and then copy it into each loop buffer (one more `(T, ...)` array at the peak)."""
+    into one and then copy it into each loop buffer (one more `(T, ...)` array at the peak).
+    With `after` (an array computed before the loop), the fill depends on one of its values
+    (`0 * a`, not simplified for floats), so XLA allocates the buffer once `after` exists
+    (the reverse pass's output once the forward pass is done), not at the program's start."""
+    tie = None
+    if after is not None and jnp.size(after) and jnp.issubdtype(after.dtype, jnp.floating):
+        tie = 0 * jnp.ravel(after)[0]
+
     def one(a):
         fill = next(_FILL) % 127 if jnp.issubdtype(a.dtype, jnp.number) else 0
+        if tie is not None and jnp.issubdtype(a.dtype, jnp.floating):
+            return jnp.full((T,) + tuple(a.shape), fill + tie.astype(a.dtype), a.dtype)
         return jnp.full((T,) + tuple(a.shape), fill, a.dtype)
 
     return jax.tree.map(one, tree)
 
 
-def _loop(step, carry, xs, T, unroll, outs, reverse=False):
+def _loop(step, carry, xs, T, unroll, outs, reverse=False, after=None):
     """`lax.scan`'s semantics (`step(carry, x_t) -> (carry, out_t)`, outputs stacked along a
     leading time axis) written as a `fori_loop` that indexes its inputs and writes its outputs
     in place. Under `vmap` the time axis then stays where the caller has it (behind the batch
@@ -161,7 +170,7 @@ def _loop(step, carry, xs, T, unroll, outs, reverse=False):
         inner, out = step(inner, _at(xs, t))
         return inner, _put(bufs, t, out)
 
-    return jax.lax.fori_loop(0, T, body, (carry, _empty(T, outs)), unroll=unroll)
+    return jax.lax.fori_loop(0, T, body, (carry, _empty(T, outs, after)), unroll=unroll)
 
 
 def _forward_scan(static, unroll, dyn, state, xs, bias=None):
@@ -256,7 +265,7 @@ def _lean_bwd(static, unroll, dyn, ints, proto, ct_final, ct_ys):
 
     outs = jax.ShapeDtypeStruct(proto.shape[1:], proto.dtype)
     ct_state, ct_xs = _loop(body, ct_final, (ints, ct_ys), ct_ys.shape[0], unroll, outs,
-                            reverse=True)
+                            reverse=True, after=jax.tree.leaves(ints)[0])
     return jax.tree.map(jnp.zeros_like, dyn), ct_state, ct_xs
 
 
@@ -293,7 +302,8 @@ def _sequence_bwd(static, unroll, residuals, cts):
     carry0 = (ct_final, zeros(dyn_b), zeros(coeffs_b))
     (ct_state, acc_d, acc_c), ct_xs = _loop(
         body, carry0, (starts, xs, ct_ys), xs.shape[0], unroll,
-        jax.ShapeDtypeStruct(xs.shape[1:], xs.dtype), reverse=True)
+        jax.ShapeDtypeStruct(xs.shape[1:], xs.dtype), reverse=True,
+        after=jax.tree.leaves(starts)[0])
     (from_coeffs,) = prepare_vjp(_reduce(acc_c, coeffs))
     ct_dyn = jax.tree.map(jnp.add, _reduce(acc_d, dyn), from_coeffs)
     return ct_dyn, ct_state, ct_xs, _bias_ct(ct_xs, bias)
