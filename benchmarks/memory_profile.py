@@ -29,6 +29,7 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
 import lif_layer  # noqa: E402
+from tqdm import tqdm  # noqa: E402
 
 IMPLS = {  # label: case fields
     "nirjax": {"impl": "nirjax"},
@@ -68,8 +69,8 @@ def temp_buffers(dump: Path, unit: int) -> dict:
             "units": block / unit, "big_values": values}
 
 
-def profile(label: str, fields: dict, n: int, timeout: float) -> dict:
-    case = {"n": n, "mode": "fwdbwd", "device": "cpu", "runs": 3, "layer": "lif",
+def profile(label: str, fields: dict, n: int, timeout: float, layer: str = "lif") -> dict:
+    case = {"n": n, "mode": "fwdbwd", "device": "cpu", "runs": 3, "layer": layer,
             "label": label, **fields}
     with tempfile.TemporaryDirectory() as dump:
         env = dict(os.environ, JAX_PLATFORMS="cpu")
@@ -82,9 +83,10 @@ def profile(label: str, fields: dict, n: int, timeout: float) -> dict:
                        if line.startswith(lif_layer.RESULT_TAG)), None)
         if result is None:
             tail = (proc.stderr or proc.stdout).strip().splitlines()[-2:]
-            return {"label": label, "n": n, "error": f"exit {proc.returncode}: {tail}"}
+            return {"label": label, "layer": layer, "n": n,
+                    "error": f"exit {proc.returncode}: {tail}"}
         unit = lif_layer.BATCH * lif_layer.STEPS * n * 4
-        return {"label": label, "n": n, "unit_mb": unit / 2**20,
+        return {"label": label, "layer": layer, "n": n, "unit_mb": unit / 2**20,
                 "reported_temp_mb": result.get("temp_mb"), **temp_buffers(Path(dump), unit)}
 
 
@@ -92,6 +94,7 @@ def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--sizes", type=int, nargs="+", default=[512])
     ap.add_argument("--impls", nargs="+", choices=sorted(IMPLS), default=list(IMPLS))
+    ap.add_argument("--layers", nargs="+", choices=["lif", "cubalif", "rlif"], default=["lif"])
     ap.add_argument("--timeout", type=float, default=600)
     ap.add_argument("--out", default=str(HERE / "results" / "memory_profile.json"))
     args = ap.parse_args(argv)
@@ -99,17 +102,19 @@ def main(argv=None) -> int:
 
     check_writable("--out", args.out)
     rows = []
-    for n in args.sizes:
-        for label in args.impls:
-            row = profile(label, IMPLS[label], n, args.timeout)
-            rows.append(row)
-            if "error" in row:
-                print(f"N={n:5d} {label:18s} {row['error']}")
-                continue
-            print(f"N={n:5d} {label:18s} temp {row['temp_mb']:7.1f} MB = {row['units']:.2f} "
-                  f"(T, B, N) arrays; big buffers:")
-            for v in row["big_values"]:
-                print(f"        {v['value']:45s} {v['shape']:24s} at {v['offset_mb']:7.1f} MB")
+    cases = [(layer, n, label) for layer in args.layers for n in args.sizes
+             for label in args.impls]
+    for layer, n, label in tqdm(cases, desc="cases", unit="case"):
+        row = profile(label, IMPLS[label], n, args.timeout, layer)
+        rows.append(row)
+        head = f"{layer:8s} N={n:5d} {label:18s}"
+        if "error" in row:
+            print(f"{head} {row['error']}")
+            continue
+        print(f"{head} temp {row['temp_mb']:7.1f} MB = {row['units']:.2f} (T, B, N) arrays; "
+              "big buffers:")
+        for v in row["big_values"]:
+            print(f"        {v['value']:45s} {v['shape']:24s} at {v['offset_mb']:7.1f} MB")
     doc = {"benchmark": "memory_profile",
            "command": "python benchmarks/memory_profile.py " + " ".join(argv or sys.argv[1:]),
            "when_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
