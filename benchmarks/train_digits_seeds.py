@@ -49,11 +49,12 @@ def main(argv=None) -> int:
             proc = subprocess.run([sys.executable, str(HERE / "train_digits.py"), "--json",
                                    str(out), "--", "--seed", str(seed)],
                                   capture_output=True, text=True)
-            if proc.returncode != 0 or not out.exists():
+            if not out.exists():  # (exit 1 with a result: a target of train_digits.py missed)
                 tail = (proc.stderr or proc.stdout).strip().splitlines()[-2:]
                 raise SystemExit(f"seed {seed}: train_digits.py failed: {tail}")
             run = json.loads(out.read_text())
-        rows.append({"seed": seed, "test_accuracy": run["test_accuracy"]})
+        rows.append({"seed": seed, "test_accuracy": run["test_accuracy"],
+                     "train_digits_targets_met": proc.returncode == 0})
     acc = [r["test_accuracy"] for r in rows]
     doc = {"benchmark": "train_digits_seeds",
            "command": "python benchmarks/train_digits_seeds.py " + " ".join(argv or sys.argv[1:]),
