@@ -103,7 +103,7 @@ def write(path: str | os.PathLike, graph: Graph | nir.NIRGraph) -> None:
     """Write a graph to a .nir file atomically (a temporary file renamed into place), so an
     interrupted write never leaves a truncated file. The layout is `nir.write`'s (read back by
     `nir.read` and `nirjax.load`); NaN or infinite parameters are refused, naming the node and
-    field, and nothing is written."""
+    field, and nothing is written. Missing parent folders are created."""
     if isinstance(graph, Graph):
         graph = to_nir(graph)
     if not isinstance(graph, nir.NIRGraph):
