@@ -811,6 +811,9 @@ def api_cases(ws) -> list[Case]:
                       ("dict wrong key", {"zzz": x}), ("object", np.array([None] * 3)),
                       ("jax int", jnp.ones((4, 3), jnp.int32))]:
         add(f"run(x={label})", lambda xx=xx: g(xx), needles=("input", "'in'", "x"))
+    add("run(x float64 over float32 max)", lambda: g(np.full((4, 3), 1e39)),
+        needles=("'in'", "input"))
+    add("run(x float16)", lambda: g(x.astype(np.float16)), bad=False, check=good)
     for label, pos in [("nan", np.nan), ("inf", np.inf), ("-inf", -np.inf)]:
         bad_x = x.copy()
         bad_x[5, 1] = pos
@@ -888,6 +891,65 @@ def api_cases(ws) -> list[Case]:
                       ("unroll 0", dict(unroll=0))]:
         add(f"with_execution({label})", lambda kw=kw: g.with_execution(**kw)(x),
             needles=tuple(kw))
+    # more API entry points
+    for label, obj in [("int", 3), ("nir graph", src), ("str", "g.nir")]:
+        add(f"to_nir({label})", lambda obj=obj: nirjax.to_nir(obj), needles=("to_nir", "Graph"))
+    for label, tgt in [("bogus", "bogus"), ("int", 3), ("None", None)]:
+        add(f"check(target={label})", lambda tgt=tgt: nirjax.check(g, tgt),
+            needles=("target", repr(tgt)))
+        add(f"fixed_point(target={label})", lambda tgt=tgt: nirjax.fixed_point(g, tgt),
+            needles=("target", repr(tgt)), bad=True if tgt is not None else None,
+            check=lambda r: r is not None)
+    add("check(graph=int)", lambda: nirjax.check(3, "xylo"), needles=("graph", "int"))
+    for label, kw in [("time_chunk 0", dict(time_chunk=0)), ("time_chunk -2", dict(time_chunk=-2)),
+                      ("record ghost", dict(record=["ghost"])), ("devices []", dict(devices=[])),
+                      ("state other", dict(state=jax.tree.map(lambda a: a[None],
+                                                              _g(4).init_state())))]:
+        add(f"simulate({label})", lambda kw=kw: nirjax.simulate(g, x[None], **kw).output,
+            needles=tuple(k for k in kw) + ("state", "record", "devices"))
+    add("simulate(time_chunk=3) ok", lambda: nirjax.simulate(g, x[None], time_chunk=3).output,
+        bad=False, check=lambda y: np.array_equal(np.asarray(y)[0], _ref_lif(x)))
+    add("from_nir(Path)", lambda: nirjax.from_nir(__import__("pathlib").Path(ws.base["lif"])),
+        bad=False, check=lambda gr: gr(np.ones((2, 3), np.float32)).shape == (2, 3))
+    add("from_nir(float16 weight 1e5)", lambda: nirjax.from_nir(
+        _chain({"w": nir.Linear(weight=np.full((3, 3), 1e5))}, (3,)), dt=DT,
+        dtype=jnp.float16), needles=("'w'",))
+    for label, pad in [("same", "same"), ("valid", "valid"), ("bogus", "bogus")]:
+        add(f"Conv2d(padding={label})", graph(
+            {"in": nir.Input(input_type={"input": np.array([1, 4, 4])}),
+             "c": raw(nir.Conv2d, input_shape=None, weight=np.ones((1, 1, 3, 3)), stride=1,
+                      padding=pad, dilation=1, groups=1, bias=np.zeros(1)),
+             "out": nir.Output(output_type={"output": None})}, [("in", "c"), ("c", "out")]),
+            bad=True if label == "bogus" else None, needles=("'c'",),
+            check=lambda gr: gr(np.ones((2, 1, 4, 4), np.float32)).shape
+            in ((2, 1, 4, 4), (2, 1, 2, 2)))
+    add("graph: Output without edge", graph(
+        {"in": i3, "w": nir.Linear(weight=np.eye(3)), "out": o3,
+         "out2": nir.Output(output_type={"output": np.array([3])})},
+        [("in", "w"), ("w", "out")]), needles=("'out2'",))
+    add("graph: edge into non-graph port", graph(
+        {"in": i3, "w": nir.Linear(weight=np.eye(3)), "out": o3},
+        [("in", "w.x"), ("w", "out")]), needles=("w.x",))
+    add("graph: Delay shape 2 on 3", graph(
+        {"in": i3, "d": nir.Delay(delay=np.full(2, 1e-3)), "out": o3},
+        [("in", "d"), ("d", "out")]), needles=("'d'",))
+    add("graph: LIF params shape disagree", graph(
+        {"in": i3, "lif": raw(nir.LIF, **{**_LIF3, "r": np.ones(2)}), "out": o3},
+        [("in", "lif"), ("lif", "out")]), needles=("'lif'",))
+    add("graph: Threshold nan", graph(
+        {"in": i3, "t": raw(nir.Threshold, threshold=np.full(3, np.nan)), "out": o3},
+        [("in", "t"), ("t", "out")]), needles=("'t'",))
+    add("graph: Scale str", graph(
+        {"in": i3, "s": raw(nir.Scale, scale="two"), "out": o3},
+        [("in", "s"), ("s", "out")]), needles=("'s'",))
+    add("graph: Affine bias 1x3", graph(
+        {"in": i3, "a": raw(nir.Affine, weight=np.eye(3), bias=np.ones((1, 3))), "out": o3},
+        [("in", "a"), ("a", "out")]), needles=("'a'",))
+    add("graph: unknown node object", graph({"in": i3, "z": object(), "out": o3},
+                                           [("in", "z"), ("z", "out")]), needles=("'z'",))
+    add("init_state(bogus shape)", lambda: g.init_state("bogus"), needles=("init_state",
+                                                                            "input_shape"),
+        bad=None, check=lambda st: True)
     add("with_execution(checkpoint=3) ok", lambda: g.with_execution(checkpoint=3)(x), bad=False,
         check=good)
 
@@ -938,6 +1000,8 @@ def cli_cases(ws) -> list[Case]:
     npy_obj = os.path.join(d, "obj.npy")
     np.save(npy_obj, np.array([{"a": 1}], dtype=object), allow_pickle=True)
     out = os.path.join(d, "out.npy")
+    one = os.path.join(d, "one.npy")  # compare runs one sample: (steps, neurons)
+    np.save(one, (np.random.default_rng(1).uniform(size=(6, 3)) < 0.5).astype(np.float32))
     afile = kinds["empty"]
     cases: list[Case] = []
 
@@ -1020,11 +1084,45 @@ def cli_cases(ws) -> list[Case]:
                     ("--downsample", "0"), ("--devices", "0"), ("--steps", "0")]:
         add(f"train {flag}={v}", ["train", f"{flag}={v}", "--out", os.path.join(d, "t")],
             needles=(flag,))
+    add("run --batch-size huge", ["run", g, "--input", npy, "--output", out,
+                                  "--batch-size", "99999999999"], bad=None, needles=("--batch",))
     for label, p in [("missing", kinds["missing"]), ("empty", kinds["empty"]),
-                     ("dir", kinds["dir"]), ("nir", g), ("text", kinds["text"])]:
+                     ("dir", kinds["dir"]), ("nir", g), ("text", kinds["text"]),
+                     ("h5 no data", kinds["h5 no graph"]), ("npy", npy)]:
         add(f"train dataset={label}", ["train", "--dataset", p, "--out",
                                        os.path.join(d, "t2"), "--epochs", "1"],
             needles=(p, "--dataset"))
+    # inputs of the wrong layout or values at run time
+    for label, data in [("2-d", np.ones((6, 3), np.float32)),
+                        ("0 samples", np.ones((0, 6, 3), np.float32)),
+                        ("0 steps", np.ones((2, 0, 3), np.float32)),
+                        ("inf", np.full((2, 6, 3), np.inf, np.float32)),
+                        ("complex", np.ones((2, 6, 3), np.complex64)),
+                        ("bool", np.ones((2, 6, 3), bool)),
+                        ("str", np.full((2, 6, 3), "a"))]:
+        path = os.path.join(d, f"bad-{label.replace(' ', '_')}.npy")
+        np.save(path, data)
+        add(f"run input {label}", ["run", g, "--input", path, "--output", out],
+            needles=(path, "--input", "'in'"), bad=None if label == "bool" else True)
+    rec = os.path.join(d, "rec.csv")
+    for label, text in [("text", "a,b\nc,d\n"), ("nan", "0,1\nnan,2\n"), ("ragged", "0,1\n2\n"),
+                        ("header only", "# t,v\n")]:
+        path = os.path.join(d, f"rec-{label.replace(' ', '_')}.csv")
+        with open(path, "w") as f:
+            f.write(text)
+        add(f"characterize recording {label}", ["characterize", g, "--recording", path],
+            needles=(path, "--recording"))
+    for label, p in [("missing", kinds["missing"]), ("empty", kinds["empty"]),
+                     ("dir", kinds["dir"]), ("graph file", g), ("npy", npy)]:
+        add(f"compare recording={label}", ["compare", g, "--input", one, "--recording", p],
+            needles=(p, "--recording"))
+    for flag in ("--plot", "--json"):
+        for label, o in [("dir", kinds["dir"]), ("under file", os.path.join(afile, "o"))]:
+            add(f"compare {flag} {label}", ["compare", g, "--input", one, flag, o],
+                needles=(o, flag))
+    add("characterize --json under file", ["characterize", g, "--recording", rec, "--json",
+                                           os.path.join(afile, "o.json")],
+        needles=(os.path.join(afile, "o.json"), "--json", rec))
     add("train val-fraction 0.99 limit 8", ["train", "--val-fraction", "0.99", "--limit", "8",
                                             "--out", os.path.join(d, "t3"), "--epochs", "1"],
         needles=("--val-fraction", "--limit"))
@@ -1115,6 +1213,36 @@ def training_cases(ws) -> list[Case]:
         needles=("bogus", "loss"))
     add("evaluate ok", lambda: training.evaluate(graph, (X, y)), bad=False,
         check=lambda r: 0 <= r["accuracy"] <= 1 and np.isfinite(r["loss"]))
+    for label, fn, needle in [
+        ("encode encoder bogus", lambda: training.encode(np.ones((2, 3)), encoder="bogus",
+                                                         n_steps=4), "encoder"),
+        ("encode n_steps 0", lambda: training.encode(np.ones((2, 3)), encoder="rate",
+                                                     n_steps=0), "n_steps"),
+        ("encode nan features", lambda: training.encode(np.full((2, 3), np.nan),
+                                                        encoder="rate", n_steps=4), "finite"),
+        ("rate_poisson zero max_rate", lambda: training.rate_poisson(
+            jax.random.PRNGKey(0), np.ones(3), 4, max_rate=-1.0, dt=DT), "max_rate"),
+        ("rate_bernoulli max_prob 2", lambda: training.rate_bernoulli(
+            jax.random.PRNGKey(0), np.ones(3), 4, max_prob=2.0), "max_prob"),
+        ("latency n_steps 0", lambda: training.latency(np.ones(3), 0), "n_steps"),
+        ("digits n_steps 0", lambda: training.digits(n_steps=0), "n_steps"),
+        ("digits test_fraction 1", lambda: training.digits(test_fraction=1.0), "test_fraction"),
+        ("feedforward hidden 0", lambda: training.feedforward_snn(3, 2, hidden=(0,)), "hidden"),
+        ("feedforward neuron bogus", lambda: training.feedforward_snn(3, 2, neuron="bogus"),
+         "neuron"),
+        ("feedforward n_inputs 0", lambda: training.feedforward_snn(0, 2), "n_inputs"),
+        ("feedforward tau_mem -1", lambda: training.feedforward_snn(3, 2, tau_mem=-1.0),
+         "tau_mem"),
+        ("read_shd missing", lambda: training.read_shd(os.path.join(ws.root, "no.h5")),
+         "no.h5"),
+        ("read_spiking_hdf5 npy", lambda: training.read_spiking_hdf5(_file_kinds(ws)["npy"]),
+         "data.npy"),
+        ("read_spiking_hdf5 n_steps 0", lambda: training.read_spiking_hdf5(
+            _file_kinds(ws)["h5 no graph"], n_steps=0), "n_steps"),
+        ("predict batch 0", lambda: training.predict(graph, X, batch_size=0), "batch_size"),
+        ("predict wrong width", lambda: training.predict(graph, X[..., :2]), "input"),
+    ]:
+        add(label, fn, needles=(needle,))
     for kw, needle in [
         ({"inputs": X, "labels": y, "n_classes": 2, "dt": 0.0}, "dt"),
         ({"inputs": X, "labels": y, "n_classes": 2, "dt": np.nan}, "dt"),
