@@ -1300,6 +1300,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--category", default=None)
     p.add_argument("--show", default="unclear,traceback,silent",
                    help="outcome classes whose cases are listed")
+    p.add_argument("--json", default=None, help="write the counts (and the listed cases) here")
+    p.add_argument("--label", default="", help="a label for the JSON (e.g. the commit)")
     args = p.parse_args(argv)
     jax.config.update("jax_numpy_dtype_promotion", "strict")
     ws = Workspace()
@@ -1320,6 +1322,18 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"[{o}] {c.category} {c.name}: {detail[:400]}")
         print(table(results))
         print(f"{len(results)} cases in {time.time() - t0:.0f} s")
+        if args.json:
+            import json
+
+            counts = {cat: dict(Counter(o for c, o, _ in results if cat in ("all", c.category)))
+                      for cat in sorted({c.category for c, _, _ in results}) + ["all"]}
+            listed = [{"category": c.category, "case": c.name, "outcome": o,
+                       "detail": re.sub(r"/tmp/nirjax-sweep-[^/]+/", "", d)[:300]}
+                      for c, o, d in results if o in show]
+            with open(args.json, "w") as f:
+                json.dump({"command": "python tests/hostile_sweep.py " + " ".join(argv or sys.argv[1:]),
+                           "label": args.label, "cases": len(results), "counts": counts,
+                           "listed": listed}, f, indent=1)
     finally:
         ws.close()
     return 0
