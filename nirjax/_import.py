@@ -129,6 +129,8 @@ def _from_dict(d: Any, name: str, path: str) -> nir.NIRNode:
     if "metadata" in d and not isinstance(d["metadata"], dict):
         raise ValueError(f"{where} ({kind}): field 'metadata' must be a group, got "
                          f"{d['metadata']!r}. Store node metadata as an HDF5 group (a dict).")
+    if "metadata" in d:
+        d["metadata"] = _decoded(d["metadata"])
     shapes = {k: np.shape(v) for k, v in d.items() if isinstance(v, np.ndarray) and k != "type"}
     if cls in (nir.Conv1d, nir.Conv2d):
         d.setdefault("input_shape", None)  # optional; nirjax.write leaves a None out
@@ -171,7 +173,23 @@ def _graph_from_dict(d: dict, name: str, path: str) -> nir.NIRGraph:
     metadata = d.get("metadata", {})
     if not isinstance(metadata, dict):
         raise ValueError(f"{where}: field 'metadata' must be a group, got {metadata!r}.")
-    return nir.NIRGraph(nodes=children, edges=edges, metadata=metadata, type_check=False)
+    return nir.NIRGraph(nodes=children, edges=edges, metadata=_decoded(metadata),
+                        type_check=False)
+
+
+def _decoded(metadata: dict) -> dict:
+    """Metadata as written: HDF5 returns strings as bytes (also inside arrays of strings)."""
+    out = {}
+    for k, v in metadata.items():
+        if isinstance(v, dict):
+            v = _decoded(v)
+        elif isinstance(v, bytes):
+            v = v.decode()
+        elif isinstance(v, np.ndarray) and v.dtype.kind in "SO":
+            v = np.array([x.decode() if isinstance(x, bytes) else x for x in v.ravel()],
+                         dtype=object if v.dtype.kind == "O" else str).reshape(v.shape)
+        out[k] = v
+    return out
 
 
 def _explain(cls, d: dict, name: str) -> str | None:

@@ -966,7 +966,34 @@ def api_cases(ws) -> list[Case]:
         add(f"write(graph={label})", lambda obj=obj: nirjax.write(ws.scratch(), obj),
             bad=False if label == "nir graph" else True, needles=("write", "Graph"),
             check=lambda r: True)
-    nan_g = jax.tree_util.tree_map(lambda a: a, g)
+    def with_meta(meta, node_meta=None):
+        m = _chain({"w": nir.Linear(weight=np.eye(3), metadata=node_meta or {}),
+                    "lif": _lif(3)}, (3,))
+        m.metadata = meta
+        return m
+
+    def round_trip(meta, node_meta=None):
+        path = ws.scratch()
+        nirjax.write(path, nirjax.from_nir(with_meta(meta, node_meta), dt=DT))
+        back = nirjax.read(path)
+        user = {k: v for k, v in back.metadata.items() if not k.startswith("nirjax_")}
+        return user, back.nodes["w"].metadata
+
+    def same(a, b):
+        if isinstance(a, dict):
+            return isinstance(b, dict) and a.keys() == b.keys() and all(
+                same(a[k], b[k]) for k in a)
+        return np.array_equal(np.asarray(a, dtype=object if isinstance(a, list) else None),
+                              np.asarray(b)) and type(a) is not bytes
+    meta = {"tags": ["a", "b"], "n": 3, "x": 1.5, "nested": {"k": [1, 2], "s": "v"}}
+    add("write metadata round trip", lambda: round_trip(meta, {"names": ["x"], "u": "ü"}),
+        bad=False, check=lambda r: same(meta, r[0]) and same({"names": ["x"], "u": "ü"}, r[1]))
+    for label, m in [("None", {"none": None}), ("nested None", {"a": {"b": None}}),
+                     ("object", {"o": object()})]:
+        add(f"write metadata {label}", lambda m=m: nirjax.write(ws.scratch(), with_meta(m)),
+            needles=("metadata",))
+        add(f"write node metadata {label}", lambda m=m: nirjax.write(
+            ws.scratch(), with_meta({}, m)), needles=("nodes/w/metadata",))
     import equinox as eqx
     nan_g = eqx.tree_at(lambda m: m.nodes["w"].weight, g, jnp.full((3, 3), jnp.nan))
     add("write(nan weights)", lambda: nirjax.write(ws.scratch(), nan_g), needles=("'w'",))
