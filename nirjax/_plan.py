@@ -157,7 +157,7 @@ def compile_plan(nodes: Mapping[str, Any], edges: Sequence[tuple[str, str]], *, 
     for k in inputs:
         check_budget(nodes[k].shape, f"{where}: node {k!r}", "the declared input",
                      "Check the Input's shape.")
-    resolved, seen = [], set()
+    resolved, seen, connected = [], set(), {}
     for edge in edges:
         if len(edge) != 2 or not all(isinstance(s, str) for s in edge):
             raise ValueError(f"{where}: edge {edge!r} is not a pair of node names.")
@@ -169,6 +169,14 @@ def compile_plan(nodes: Mapping[str, Any], edges: Sequence[tuple[str, str]], *, 
         seen.add(tuple(edge))
         src, sport = _resolve(edge[0], nodes, name, edge, "source")
         dst, dport = _resolve(edge[1], nodes, name, edge, "destination")
+        same = connected.get((src, sport, dst, dport))
+        if same is not None:
+            raise ValueError(
+                f"{where}: edges {same} and {tuple(edge)} make the same connection (a subgraph's "
+                "only port may be named or left out); it would add the same input twice. Keep "
+                "one of them."
+            )
+        connected[(src, sport, dst, dport)] = tuple(edge)
         if isinstance(nodes[src], Output):
             raise ValueError(
                 f"{where}: edge {tuple(edge)} leaves Output node {src!r}; Output nodes end the "
@@ -326,9 +334,20 @@ def _check_input_shape(n, node, shape, expected, where, sources=()):
 
 
 def _resolve(endpoint: str, nodes: Mapping[str, Any], graph_name: str, edge, role: str):
-    if endpoint in nodes:
-        return endpoint, None
     parts = endpoint.split(".")
+    if endpoint in nodes:
+        for i in range(1, len(parts)):
+            head, port = ".".join(parts[:i]), ".".join(parts[i:])
+            sub = nodes.get(head)
+            if _is_graph(sub) and port in (sub.plan.inputs if role == "destination"
+                                           else sub.plan.outputs):
+                where = f"graph {graph_name!r}" if graph_name else "the graph"
+                raise ValueError(
+                    f"{where}: edge {tuple(edge)}: {endpoint!r} names both node {endpoint!r} "
+                    f"and port {port!r} of subgraph {head!r}. Rename node {endpoint!r} (a name "
+                    "without '.' cannot be confused with a port)."
+                )
+        return endpoint, None
     for i in range(1, len(parts)):
         head, port = ".".join(parts[:i]), ".".join(parts[i:])
         sub = nodes.get(head)

@@ -923,6 +923,33 @@ def api_cases(ws) -> list[Case]:
             bad=True if label == "bogus" else None, needles=("'c'",),
             check=lambda gr: gr(np.ones((2, 1, 4, 4), np.float32)).shape
             in ((2, 1, 4, 4), (2, 1, 2, 2)))
+    def sub3():
+        return nir.NIRGraph(nodes={"b": nir.Input(input_type={"input": np.array([3])}),
+                                   "w": nir.Linear(weight=np.eye(3) * 2),
+                                   "o": nir.Output(output_type={"output": np.array([3])})},
+                            edges=[("b", "w"), ("w", "o")], type_check=False)
+    add("graph: node name equal to a subgraph port", graph(
+        {"in": i3, "a": sub3(), "a.b": _lif(3), "out": o3, "out2": nir.Output(
+            output_type={"output": np.array([3])})},
+        [("in", "a.b"), ("in", "a"), ("a.b", "out"), ("a", "out2")]), needles=("a.b",))
+    add("graph: one connection spelled twice", graph(
+        {"in": i3, "a": sub3(), "out": o3}, [("in", "a"), ("in", "a.b"), ("a", "out")]),
+        needles=("'a'", "a.b"))
+    add("graph: subgraph port named", graph(
+        {"in": i3, "a": sub3(), "out": o3}, [("in", "a.b"), ("a.o", "out")]), bad=False,
+        check=lambda gr: np.array_equal(np.asarray(gr(x)), 2 * x))
+    for label, name in [("unicode", "ä-ß"), ("space", "a b"), ("long", "n" * 200),
+                        ("dots", "x.y")]:
+        def rt(name=name):
+            gr = nirjax.from_nir(_chain({name: nir.Linear(weight=np.eye(3) * 3)}, (3,)), dt=DT)
+            path = ws.scratch()
+            nirjax.write(path, gr)
+            back = nirjax.load(path)
+            return back, gr
+        add(f"round trip name {label}", rt, bad=False,
+            check=lambda r, name=name: name in r[0].nodes and np.array_equal(
+                np.asarray(r[0](x)), 3 * x) and np.array_equal(
+                np.asarray(r[0].nodes[name].weight), np.asarray(r[1].nodes[name].weight)))
     add("graph: Output without edge", graph(
         {"in": i3, "w": nir.Linear(weight=np.eye(3)), "out": o3,
          "out2": nir.Output(output_type={"output": np.array([3])})},
@@ -1228,6 +1255,35 @@ def training_cases(ws) -> list[Case]:
     add("fit(out_dir is a file)", lambda: training.fit(
         graph, (X, y), config=training.TrainConfig(**cfg), progress=False,
         out_dir=_file_kinds(ws)["empty"]), needles=("empty.nir", "out_dir"))
+    def damaged(content: bytes | None, meta: str | None = None):
+        def run():
+            out_dir = os.path.dirname(ws.scratch())
+            if content is not None:
+                with open(os.path.join(out_dir, "checkpoint.eqx"), "wb") as f:
+                    f.write(content)
+            if meta is not None:
+                with open(os.path.join(out_dir, "metrics.json"), "w") as f:
+                    f.write(meta)
+            return training.fit(graph, (X, y), config=training.TrainConfig(**cfg),
+                                progress=False, out_dir=out_dir)
+        return run
+    add("fit(resume empty checkpoint)", damaged(b""), needles=("checkpoint",))
+    add("fit(resume garbage checkpoint)", damaged(b"garbage" * 100), needles=("checkpoint",))
+    add("fit(resume garbage metrics)", damaged(b"garbage" * 100, "{not json"),
+        needles=("checkpoint", "metrics"))
+    def good_fit():
+        out_dir = os.path.dirname(ws.scratch())
+        r = training.fit(graph, (X, y), config=training.TrainConfig(**cfg), progress=False,
+                         out_dir=out_dir)
+        path = os.path.join(out_dir, "model.nir")
+        nirjax.write(path, r.graph)
+        back = nirjax.load(path)
+        return r, back
+    cases.append(Case("training", "fit ok, written and read back", good_fit, bad=False,
+                      check=lambda rb: all(np.array_equal(np.asarray(a), np.asarray(b)) for a, b
+                                           in zip(jax.tree.leaves(eqx_params(rb[0].graph)),
+                                                  jax.tree.leaves(eqx_params(rb[1])))),
+                      fast=False))
     add("fit(stop_after=0)", lambda: training.fit(
         graph, (X, y), config=training.TrainConfig(**cfg), progress=False, stop_after=0),
         needles=("stop_after",))
@@ -1294,12 +1350,20 @@ def all_cases(ws: Workspace) -> list[Case]:
     return cases
 
 
+def eqx_params(graph):
+    import equinox as eqx
+
+    return eqx.filter(graph, eqx.is_inexact_array)
+
+
 def fast_subset(cases: list[Case], every: int = 4) -> list[Case]:
-    """Every case of the api, cli and training categories whose refusal happens before any
-    work, and every `every`-th file case (the slow ones compile a graph each)."""
+    """Every case of the api, cli and training categories (except those marked not `fast`),
+    and every `every`-th file case."""
     out = []
     k = 0
     for c in cases:
+        if not c.fast:
+            continue
         if c.category == "file":
             k += 1
             if k % every:
