@@ -31,11 +31,14 @@ def read(path: str | os.PathLike) -> nir.NIRGraph:
     path = os.fspath(path)
     if not os.path.exists(path):
         raise FileNotFoundError(f"{path}: no such NIR file.")
+    if os.path.isdir(path):
+        raise IsADirectoryError(f"{path}: is a folder; expected a .nir file.")
     try:
         f = h5py.File(path, "r")
     except Exception as e:  # noqa: BLE001 - any HDF5 failure means: not a .nir file
+        reason = " ".join(str(e).split())  # h5py's messages span lines
         raise ValueError(
-            f"{path}: cannot read it as a NIR graph ({type(e).__name__}: {e}). Is it a .nir "
+            f"{path}: cannot read it as a NIR graph ({type(e).__name__}: {reason}). Is it a .nir "
             "(HDF5) file written by nir.write?"
         ) from None
     with f:

@@ -1065,7 +1065,17 @@ def cli_cases(ws) -> list[Case]:
 
     add("no command", [], needles=("COMMAND", "command"))
     add("unknown command", ["frobnicate"], needles=("frobnicate",))
-    add("run ok", ["run", g, "--input", npy, "--output", out], bad=False)
+    xs = np.load(npy)
+
+    def out_is(path):
+        # base graph "lif": Affine(2 I, 0.1) -> LIF (tau 20 ms, r 1, threshold 1, reset 0)
+        want = np.stack([_ref_lif(2 * s + np.float32(0.1)) for s in xs])
+        return lambda _stdout: np.array_equal(np.load(path), want)
+    for bs in ("1", "2", "32"):
+        o = os.path.join(d, f"out-bs{bs}.npy")
+        add(f"run ok batch {bs}", ["run", g, "--input", npy, "--output", o, "--batch-size", bs],
+            bad=False, check=out_is(o))
+    add("run ok", ["run", g, "--input", npy, "--output", out], bad=False, check=out_is(out))
     paths = {label: p for label, p in kinds.items() if label != "single node"}
     paths["single node"] = kinds["single node"]
     for label, p in paths.items():

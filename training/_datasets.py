@@ -337,9 +337,13 @@ def read_spiking_hdf5(
     check_number(where, "max_time", max_time, low=0, low_open=True)
     check_number(where, "n_units", n_units, low=1, integer=True)
     check_number(where, "max_samples", max_samples, low=0, integer=True, optional=True)
+    if os.path.isdir(path):
+        raise IsADirectoryError(f"{path}: is a folder; expected an SHD/SSC .h5 file with "
+                                "/spikes/times, /spikes/units and /labels")
     try:
         f = h5py.File(path, "r")
     except OSError as e:
+        e = " ".join(str(e).split())  # h5py's messages span lines
         raise ValueError(f"{path}: cannot read it as HDF5 ({e}); expected an SHD/SSC .h5 file "
                          "with /spikes/times, /spikes/units and /labels") from None
     with f:
