@@ -1059,9 +1059,9 @@ def cli_cases(ws) -> list[Case]:
     afile = kinds["empty"]
     cases: list[Case] = []
 
-    def add(name, argv, bad=True, needles=(), check=None):
+    def add(name, argv, bad=True, needles=(), check=None, fast=True):
         cases.append(Case("cli", name, _cli(argv), bad=bad, needles=tuple(needles),
-                          check=check, cli=True))
+                          check=check, cli=True, fast=fast))
 
     add("no command", [], needles=("COMMAND", "command"))
     add("unknown command", ["frobnicate"], needles=("frobnicate",))
@@ -1106,7 +1106,8 @@ def cli_cases(ws) -> list[Case]:
             needles=(o, "--out", npy))
         # train's --out is a folder, made if missing
         add(f"train out={label}", ["train", "--out", o, "--epochs", "1", "--limit", "64"],
-            needles=(o, "--out"), bad=False if label in ("dir", "missing folder") else True)
+            needles=(o, "--out"), bad=False if label in ("dir", "missing folder") else True,
+            fast=label not in ("dir", "missing folder"))  # those train for real
     for cmd in (["run", g, "--input", npy, "--output", out], ["compare", g, "--input", npy],
                 ["info", g], ["check", g, "--target", "xylo"]):
         name = cmd[0]
@@ -1366,7 +1367,7 @@ def eqx_params(graph):
     return eqx.filter(graph, eqx.is_inexact_array)
 
 
-def fast_subset(cases: list[Case], every: int = 4) -> list[Case]:
+def fast_subset(cases: list[Case], every: int = 6) -> list[Case]:
     """Every case of the api, cli and training categories (except those marked not `fast`),
     and every `every`-th file case."""
     out = []

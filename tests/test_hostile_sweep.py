@@ -1,7 +1,8 @@
 """The hostile sweep (tests/hostile_sweep.py) as tests: every case must end `clear` (a refusal
 naming the culprit and what was expected) or `correct` (a valid input, right result); never
-`unclear`, `traceback` or `silent`. The default suite runs the fast subset (every API, CLI and
-training case and a quarter of the corrupted files); `-m slow` runs every case."""
+`unclear`, `traceback` or `silent`. The default suite runs the fast subset (the API, CLI and
+training cases, except a few that train for real, and a sixth of the corrupted files); `-m slow`
+runs every case."""
 
 from __future__ import annotations
 
