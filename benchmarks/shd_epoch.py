@@ -18,6 +18,9 @@ With `--peers`, the same network, loss and optimiser in snnTorch 1.0 (`nn.Linear
 `snntorch.Leaky(beta=0.95, reset_mechanism="zero")`, the readout a `Leaky` with
 `reset_mechanism="none"`), stepped in a Python loop over time, and `torch.optim.Adam`.
 
+The nirjax graph runs as `training.fit` runs it: `with_execution(check_finite=False)` inside the
+training step (fit checks the loss and the parameters once per epoch instead).
+
 Timing: the jitted training step is compiled ahead of the epoch (compile time reported
 separately); each step is synchronised (`block_until_ready` on the loss); the epoch time is the
 wall time of all steps. Data generation is not timed.
@@ -130,7 +133,9 @@ def run_nirjax(x, y, execution=None) -> dict:
 
     import nirjax
 
-    graph = nirjax.from_nir(build_nir(), dt=DT)
+    # As `training.fit` runs a graph: without the per-step finiteness check (fit checks the
+    # loss and the parameters once per epoch instead); `--execution` can turn it back on.
+    graph = nirjax.from_nir(build_nir(), dt=DT).with_execution(check_finite=False)
     if execution:
         graph = graph.with_execution(**execution)
     # Train the weights and biases only (the time constants and thresholds stay fixed).

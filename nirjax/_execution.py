@@ -73,8 +73,8 @@ DEFAULT = Execution()
 
 def scan(body: Callable, carry: Any, xs: Any, execution: Execution | None = None):
     """`lax.scan` with the execution's unrolling. Under `check_finite`, while a graph runs a
-    node (see `checking`), the carry is watched too: the run stops with an error naming the
-    node and the first step at which its state went non-finite."""
+    node (see `checking`), the carry is watched too: the first step at which the node's state
+    went non-finite is handed to the run's check (`defer`)."""
     unroll = 1 if execution is None else execution.unroll
     check = _CHECK.get()
     if execution is None or not execution.check_finite or check is None:
@@ -91,7 +91,7 @@ def scan(body: Callable, carry: Any, xs: Any, execution: Execution | None = None
         return (inner, bad), y
 
     (carry, bad), ys = jax.lax.scan(watched, (carry, jnp.int32(-1)), (xs, steps), unroll=unroll)
-    carry = raise_at_step(carry, bad, check, check.label + " state")
+    carry = defer(carry, bad, check, check.label + " state")
     return carry, ys
 
 
@@ -106,6 +106,8 @@ class Check:
 
 
 _CHECK: contextvars.ContextVar[Check | None] = contextvars.ContextVar("nirjax_check", default=None)
+_PENDING: contextvars.ContextVar[list | None] = contextvars.ContextVar(
+    "nirjax_pending_checks", default=None)
 
 
 @contextlib.contextmanager
@@ -122,6 +124,18 @@ def current_check() -> Check | None:
     return _CHECK.get()
 
 
+@contextlib.contextmanager
+def collecting():
+    """Collect the finiteness checks traced inside (`defer`) into the list it yields; the
+    caller raises them all at once with `raise_pending`."""
+    pending: list = []
+    token = _PENDING.set(pending)
+    try:
+        yield pending
+    finally:
+        _PENDING.reset(token)
+
+
 def all_finite(tree: Any) -> jax.Array:
     """Whether every floating leaf of `tree` is finite (a scalar bool)."""
     leaves = [jnp.all(jnp.isfinite(a)) for a in jax.tree.leaves(tree)
@@ -131,9 +145,12 @@ def all_finite(tree: Any) -> jax.Array:
 
 def first_nonfinite_step(seq: Any) -> jax.Array:
     """The first index along axis 0 at which some leaf of `seq` is NaN or inf; -1 if none."""
-    rows = [jnp.any(~jnp.isfinite(a.reshape(a.shape[0], -1)), axis=1)
+    # max |a| per step is NaN or inf exactly where some value is (max propagates NaN); a
+    # reduction XLA fuses into its producer, with no boolean copy of the sequence.
+    rows = [~jnp.isfinite(jnp.max(jnp.abs(a.reshape(a.shape[0], -1)), axis=1))
             for a in jax.tree.leaves(seq)
-            if jnp.issubdtype(jnp.result_type(a), jnp.inexact) and a.ndim >= 1]
+            if jnp.issubdtype(jnp.result_type(a), jnp.inexact) and a.ndim >= 1
+            and a.size > 0]
     if not rows:
         return jnp.int32(-1)
     bad = rows[0]
@@ -181,10 +198,76 @@ def raise_at_step(x: Any, bad: jax.Array, check: Check, what: str) -> Any:
     return eqx.branched_error_if(x, bad >= 0, index, _StepMessages(what, total))
 
 
-def check_sequence(seq: Any, check: Check, what: str) -> Any:
-    """`seq` (a leading time axis), with an error if it holds NaN or inf, naming the step."""
-    return raise_at_step(seq, first_nonfinite_step(seq), check, what)
+def defer(x: Any, bad: jax.Array, check: Check, what: str) -> Any:
+    """Hand the check "`what` went non-finite at local step `bad`" to the run being traced
+    (`collecting`), which raises all its checks at once; outside a collecting run, raise it
+    here (threaded through `x`). Returns `x`."""
+    pending = _PENDING.get()
+    if pending is None:
+        return raise_at_step(x, bad, check, what)
+    pending.append((bad, check, what))
+    return x
 
+
+def check_sequence(seq: Any, check: Check, what: str) -> Any:
+    """`seq` (a leading time axis), with an error if it holds NaN or inf, naming the step
+    (deferred to the run, see `defer`)."""
+    return defer(seq, first_nonfinite_step(seq), check, what)
+
+
+class _PendingMessages(Sequence):
+    """The messages of several checks of one run: index `(total - step) * K + (K - k)` means
+    check k (of K) failed first at `step`, so that the largest index (what equinox reports
+    under vmap) is the earliest step, and at equal steps the check traced first (the first
+    node in the graph's order)."""
+
+    def __init__(self, whats: tuple, total: int):
+        self.whats, self.total = whats, total
+
+    def __len__(self) -> int:
+        return (self.total + 1) * len(self.whats) + 1
+
+    def __getitem__(self, i):
+        K = len(self.whats)
+        q, r = divmod(int(i) - 1, K)
+        return _StepMessages(self.whats[K - 1 - r], self.total)[q]
+
+    def __hash__(self) -> int:
+        return hash((self.whats, self.total))
+
+    def __eq__(self, other) -> bool:
+        return isinstance(other, _PendingMessages) and (self.whats, self.total) == (
+            other.whats, other.total)
+
+
+def raise_pending(pending: list, tied: Any) -> Any:
+    """`tied` (the run's outputs, state and traces) made to depend on one error check that
+    fires when any of `pending`'s checks failed, naming the earliest step (then the first
+    check). The check runs on a scalar token (no copy of the large arrays through a
+    conditional); each inexact leaf of `tied` is then reduced by the token (`x - 0.0`, which
+    leaves every value, signed zeros and NaN included, as it is), so the check cannot be
+    removed as dead code while the results are used."""
+    if not pending:
+        return tied
+    totals = {max(int(c.total), 1) for _, c, _ in pending}
+    total = max(totals)
+    K = len(pending)
+    index = jnp.int32(0)
+    for k, (bad, check, _) in enumerate(pending):
+        step = jnp.clip(bad + jnp.asarray(check.offset).astype(jnp.int32), 0, total - 1)
+        mine = jnp.where(bad >= 0, (total - step) * K + (K - k), 0).astype(jnp.int32)
+        index = jnp.maximum(index, mine)
+    whats = tuple(w for _, _, w in pending)
+    token = eqx.branched_error_if(jnp.zeros((), jnp.float32), index > 0, index,
+                                  _PendingMessages(whats, total))
+
+    def tie(a):
+        if isinstance(a, jax.Array) or hasattr(a, "dtype"):
+            if jnp.issubdtype(jnp.result_type(a), jnp.inexact):
+                return a - token.astype(a.dtype)
+        return a
+
+    return jax.tree.map(tie, tied)
 
 
 def matmul(a: jax.Array, b: jax.Array, execution: Execution | None) -> jax.Array:

@@ -32,7 +32,9 @@ from ._execution import (
     all_finite,
     check_sequence,
     checking,
+    collecting,
     current_check,
+    raise_pending,
     scan,
 )
 from ._options import Options, check_names
@@ -385,8 +387,17 @@ class Graph(Primitive):
         return own, nested
 
     def _execute(self, state: dict, xs: dict, record: Sequence[str], execution=None):
-        """Run the compile plan over the time axis; returns (state, values over time, traces)."""
+        """Run the compile plan over the time axis; returns (state, values over time, traces).
+        Under `check_finite` every node's check is collected while tracing and raised once, on
+        the outputs, the state and the traces (`nirjax._execution.raise_pending`)."""
         execution = self.execution if execution is None else execution
+        with collecting() as pending:
+            state, seqs, traces = self._execute_plan(state, xs, record, execution)
+        outs = {n: seqs[n] for n in self.outputs if n in seqs}
+        outs, state, traces = raise_pending(pending, (outs, state, traces))
+        return state, {**seqs, **outs}, traces
+
+    def _execute_plan(self, state: dict, xs: dict, record: Sequence[str], execution):
         own, nested = self._split_record(record)
         outer = current_check()
         T = next(iter(jax.tree.leaves(xs))).shape[0] if jax.tree.leaves(xs) else 0
@@ -411,11 +422,25 @@ class Graph(Primitive):
         new_nodes = dict(state["nodes"])
         feedback = dict(state["feedback"])
         traces: dict[str, dict] = {}
+        folds = self._bias_folds(own)
+        folded = set(folds.values())
         for members, cyclic in self.plan.components:
             if not cyclic:
                 (n,) = members
                 node = self.nodes[n]
                 inp = xs[n] if n in self.inputs else self._gather(n, seqs, None)
+                if n in folded:  # its bias is added inside the next neuron's scan
+                    seqs[n] = checked(n, node.linear_sequence(inp, execution))
+                    continue
+                if n in folds:
+                    with checking(check_for(n)):
+                        new_nodes[n], seqs[n], tr = node.run_sequence(
+                            state["nodes"][n], inp, record=n in own, execution=execution,
+                            bias=self.nodes[folds[n]].bias)
+                    seqs[n] = checked(n, seqs[n])
+                    if n in own:
+                        traces[n] = {"output": seqs[n], **tr}
+                    continue
                 if isinstance(node, Graph) and n in nested:
                     sub_xs = inp if isinstance(inp, dict) else {node.inputs[0]: inp}
                     with checking(base):
@@ -428,8 +453,7 @@ class Graph(Primitive):
                 else:
                     with checking(base if isinstance(node, Graph) else check_for(n)):
                         new_nodes[n], seqs[n], tr = node.run_sequence(
-                            state["nodes"][n], inp, record=n in own, execution=execution
-                        )
+                            state["nodes"][n], inp, record=n in own, execution=execution)
                 seqs[n] = checked(n, seqs[n])
                 if n in own:
                     traces[n] = {"output": seqs[n], **tr}
@@ -453,6 +477,35 @@ class Graph(Primitive):
                     seqs[n] = checked(n, seqs[n])
         return {"nodes": new_nodes, "feedback": feedback}, seqs, traces
 
+    def _bias_folds(self, own) -> dict[str, str]:
+        """`{neuron: affine}` for every neuron (outside cycles) whose only input is an Affine
+        node that feeds nothing else and is not recorded: the Affine's `W x` runs once over the
+        time axis and its bias is added inside the neuron's scan, so the biased `(T, ...)`
+        currents are never materialized. Exact: the same `W x + b` at every step."""
+        from .primitives._linear import Affine
+        from .primitives._neuron import Neuron
+
+        cyclic = {m for members, cyc in self.plan.components if cyc for m in members}
+        fan_out: dict[str, int] = {}
+        for e in self.plan.edges:
+            fan_out[e.src] = fan_out.get(e.src, 0) + 1
+        folds = {}
+        for n, edges in self.plan.incoming.items():
+            node = self.nodes[n]
+            if (not isinstance(node, Neuron) or type(node).run_sequence is not Neuron.run_sequence
+                    or n in cyclic or len(edges) != 1):
+                continue
+            (e,) = edges
+            a = e.src
+            if (e.back or e.src_port is not None or a in cyclic or a in own or a in self.inputs
+                    or type(self.nodes[a]) is not Affine or fan_out.get(a) != 1):
+                continue
+            out = tuple(self.plan.out_shapes[a])
+            if tuple(np.broadcast_shapes(jnp.shape(self.nodes[a].bias), out)) != out:
+                continue
+            folds[n] = a
+        return folds
+
     def _run_cycle(
         self, members, state, xs, seqs, new_nodes, feedback, traces, own, execution
     ):
@@ -466,6 +519,11 @@ class Graph(Primitive):
                 external[n] = self._gather(n, seqs, None, outside)
 
         def body(carry, ext_t):
+            with collecting() as pending:  # checks traced inside the step stay inside it
+                out = step(carry, ext_t)
+            return raise_pending(pending, out)
+
+        def step(carry, ext_t):
             states, fb = carry
             values, new_states = {}, {}
             for n in members:

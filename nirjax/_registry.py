@@ -20,6 +20,7 @@ from typing import Any
 
 import jax
 import jax.numpy as jnp
+import nir
 import numpy as np
 
 from ._options import Options
@@ -196,6 +197,12 @@ def as_shape(value: Any, field: str, name: str) -> tuple[int, ...]:
 def nir_to_module(node: Any, ctx: ImportContext):
     """Convert a NIR node to its nirjax module. Register a converter for a new NIR type with
     `@nir_to_module.register`."""
+    if not isinstance(node, nir.NIRNode):
+        raise TypeError(
+            f"node {ctx.name!r}: expected a NIR node (a nir.NIRNode such as nir.LIF), got "
+            f"{type(node).__name__} {node!r:.60}. A converter that builds the graph returned "
+            "it for this node; make it return a NIR node, or leave the node out."
+        )
     raise NotImplementedError(
         f"node {ctx.name!r}: nirjax has no module for NIR type {type(node).__name__}. "
         "Register one with @nirjax.nir_to_module.register (see the README, 'Custom nodes')."

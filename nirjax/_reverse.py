@@ -16,6 +16,14 @@ recomputes the rest:
   parameters' shapes (and over the batch, under `vmap`) and the pull-back through
   `discretization.prepare` happen once, after the scan.
 
+When no parameter of the neuron is differentiated (training the weights alone; the rule is told
+through `jax.custom_vjp`'s `symbolic_zeros`), a neuron whose step is `fire(integrate(...))`
+with `integrate` affine (`linear`, the default `spike_order`) keeps even less: only each step's
+**integrated state** (before threshold and reset). The reverse step pulls the cotangent back
+through `fire` at that state (spike, surrogate and reset recomputed) and then through the
+affine `integrate`, whose pull-back is one linear map for every step; the scan's input is not
+kept at all, so a layer's currents are freed as soon as its forward scan has read them.
+
 Because the reverse step is the derivative of the same `advance` that runs forward, the
 gradients equal plain autodiff's for every neuron, discretization and option, up to the order
 in which float sums are taken (tested in `tests/test_gradients.py`).
@@ -35,6 +43,7 @@ the per-step form supports both modes. Inside an outer `lax.scan` (e.g.
 from __future__ import annotations
 
 import functools
+import itertools
 from typing import Any
 
 import equinox as eqx
@@ -93,38 +102,186 @@ def _state_shape(state: dict):
     return np.broadcast_shapes(*(tuple(jnp.shape(v)) for v in state.values()))
 
 
-def sequence_vjp(neuron, state: dict, xs: jax.Array, unroll: int = 1):
-    """`lax.scan` of `neuron.advance` over `xs` from `state` with the reverse pass above.
-    Returns `(final state, outputs over time)`."""
+def sequence_vjp(neuron, state: dict, xs: jax.Array, unroll: int = 1, bias=None):
+    """`lax.scan` of `neuron.advance` over `xs` (plus `bias` at every step, if given: the bias
+    of the Affine node feeding the neuron, added inside the scan instead of to the whole
+    sequence) from `state` with the reverse pass above. Returns `(final state, outputs over
+    time)`."""
     dyn, static = _split(neuron)
-    return _sequence(static, unroll, dyn, state, xs)
+    return _sequence(static, unroll, dyn, state, xs, bias)
 
 
 @functools.partial(jax.custom_vjp, nondiff_argnums=(0, 1))
-def _sequence(static, unroll, dyn, state, xs):
-    out, _ = _sequence_fwd(static, unroll, dyn, state, xs)
+def _sequence(static, unroll, dyn, state, xs, bias):
+    out, _ = _sequence_fwd(static, unroll, dyn, state, xs, bias)
     return out
 
 
-def _forward_scan(static, unroll, dyn, state, xs):
+def _plus(x, bias):
+    return x if bias is None else x + bias
+
+
+def _at(tree, t):
+    """Step t of every leaf (a leading time axis)."""
+    return jax.tree.map(lambda a: jax.lax.dynamic_index_in_dim(a, t, keepdims=False), tree)
+
+
+def _put(tree, t, values):
+    """`tree` with step t of every leaf set to the matching leaf of `values` (in place: the
+    buffers are a loop's carry and written only)."""
+    return jax.tree.map(
+        lambda a, v: jax.lax.dynamic_update_index_in_dim(a, v.astype(a.dtype), t, 0),
+        tree, values)
+
+
+_FILL = itertools.count(1)
+
+
+def _empty(T, tree, after=None):
+    """A `(T, ...)` buffer for each leaf (shapes and dtypes) of `tree`, to be overwritten step
+    by step. Each is filled with a different constant: XLA would merge equal constant buffers
+    into one and then copy it into each loop buffer (one more `(T, ...)` array at the peak).
+    With `after` (an array computed before the loop), the fill depends on one of its values
+    (`0 * a`, not simplified for floats), so XLA allocates the buffer once `after` exists
+    (the reverse pass's output once the forward pass is done), not at the program's start."""
+    tie = None
+    if after is not None and jnp.size(after) and jnp.issubdtype(after.dtype, jnp.floating):
+        tie = 0 * jnp.ravel(after)[0]
+
+    def one(a):
+        fill = next(_FILL) % 127 if jnp.issubdtype(a.dtype, jnp.number) else 0
+        if tie is not None and jnp.issubdtype(a.dtype, jnp.floating):
+            return jnp.full((T,) + tuple(a.shape), fill + tie.astype(a.dtype), a.dtype)
+        return jnp.full((T,) + tuple(a.shape), fill, a.dtype)
+
+    return jax.tree.map(one, tree)
+
+
+def _loop(step, carry, xs, T, unroll, outs, reverse=False, after=None):
+    """`lax.scan`'s semantics (`step(carry, x_t) -> (carry, out_t)`, outputs stacked along a
+    leading time axis) written as a `fori_loop` that indexes its inputs and writes its outputs
+    in place. Under `vmap` the time axis then stays where the caller has it (behind the batch
+    axis): no transposed copy of the inputs or of the outputs, as `lax.scan`'s batching rule
+    makes. `outs`: the shapes and dtypes of one step's outputs."""
+
+    def body(i, c):
+        inner, bufs = c
+        t = T - 1 - i if reverse else i
+        inner, out = step(inner, _at(xs, t))
+        return inner, _put(bufs, t, out)
+
+    return jax.lax.fori_loop(0, T, body, (carry, _empty(T, outs, after)), unroll=unroll)
+
+
+def _forward_scan(static, unroll, dyn, state, xs, bias=None):
     neuron = eqx.combine(dyn, static)
     coeffs = neuron.prepare()
 
-    def body(s, x):
-        new, y = neuron.advance(coeffs, s, x)
+    def step(s, x):
+        new, y = neuron.advance(coeffs, s, _plus(x, bias))
         return new, (y, s)
 
-    return jax.lax.scan(body, state, xs, unroll=unroll)
+    T = xs.shape[0]
+    outs = jax.eval_shape(step, state, _at(xs, 0))[1]
+    return _loop(step, state, xs, T, unroll, outs)
 
 
-def _sequence_fwd(static, unroll, dyn, state, xs):
-    final, (ys, starts) = _forward_scan(static, unroll, dyn, state, xs)
-    return (final, ys), (dyn, starts, xs)
+def _lean(neuron) -> bool:
+    """Whether the reverse pass may keep only the integrated state of each step (`_lean_fwd`):
+    a spiking or non-spiking neuron whose step is `fire(integrate(state, x))` (the default
+    `spike_order`) with `integrate` affine in state and input (`linear`), so that the pull-back
+    through `integrate` needs no stored state or input."""
+    from .primitives._neuron import Neuron
+
+    return (
+        neuron.linear
+        and not (neuron.spiking and neuron.options.spike_order == "before_input")
+        and type(neuron).advance is Neuron.advance  # the step is fire(integrate(...))
+        and type(neuron).integrate is Neuron.integrate  # affine when the field is
+    )
+
+
+def _sequence_fwd(static, unroll, dyn, state, xs, bias):
+    # symbolic_zeros: every leaf comes as a CustomVJPPrimal (value, perturbed).
+    # (Some transformations, e.g. `jax.checkpoint`'s partial evaluation, call the rule with
+    # plain values: then every input counts as differentiated.)
+    perturbed = any(getattr(p, "perturbed", True)
+                    for p in jax.tree.leaves(dyn, is_leaf=_is_primal))
+    dyn, state, xs, bias = (jax.tree.map(lambda p: p.value if _is_primal(p) else p, a,
+                                         is_leaf=_is_primal)
+                            for a in (dyn, state, xs, bias))
+    if not perturbed and _lean(eqx.combine(dyn, static)):
+        final, (ys, ints) = _lean_scan(static, unroll, dyn, state, xs, bias)
+        # No input kept: only a zero-size array with its per-step shape and dtype.
+        proto = jnp.zeros((0,) + xs.shape[1:], xs.dtype)
+        return (final, ys), (dyn, ints, None, proto, bias)
+    final, (ys, starts) = _forward_scan(static, unroll, dyn, state, xs, bias)
+    return (final, ys), (dyn, starts, xs, None, bias)
+
+
+def _is_primal(a) -> bool:
+    return isinstance(a, jax.custom_derivatives.CustomVJPPrimal)
+
+
+def _lean_scan(static, unroll, dyn, state, xs, bias=None):
+    """The forward scan keeping each step's integrated state (before threshold and reset)
+    instead of its start state and input: one time-by-neuron array per state variable, and
+    the input is free as soon as the scan has read it."""
+    neuron = eqx.combine(dyn, static)
+    coeffs = neuron.prepare()
+
+    def step(s, x):
+        mid = neuron.integrate(coeffs, s, _plus(x, bias))
+        new, y = neuron.fire(mid)
+        return new, (y, mid)
+
+    outs = jax.eval_shape(step, state, _at(xs, 0))[1]
+    return _loop(step, state, xs, xs.shape[0], unroll, outs)
+
+
+def _instantiate(tree):
+    """Symbolic-zero cotangents (`jax.custom_derivatives.SymbolicZero`) as zero arrays."""
+    zero = jax.custom_derivatives.SymbolicZero
+    return jax.tree.map(lambda c: jnp.zeros(c.shape, c.dtype) if isinstance(c, zero) else c,
+                        tree, is_leaf=lambda c: isinstance(c, zero))
+
+
+def _lean_bwd(static, unroll, dyn, ints, proto, ct_final, ct_ys):
+    """The reverse pass when no parameter is differentiated: each step pulls the cotangent back
+    through `fire` at its stored integrated state (spike, surrogate and reset recomputed from
+    the definition) and then through `integrate`, which is affine in state and input, so its
+    pull-back is the same linear map at every step (taken once, at zero)."""
+    neuron = eqx.combine(dyn, static)
+    coeffs = neuron.prepare()
+    zero_s = jax.tree.map(lambda a: jnp.zeros(a.shape[1:], a.dtype), ints)
+    zero_x = jnp.zeros(proto.shape[1:], proto.dtype)
+    _, integrate_t = jax.vjp(lambda s, x: neuron.integrate(coeffs, s, x), zero_s, zero_x)
+
+    def body(ct_s, inp):
+        mid, ct_y = inp
+        _, pull = jax.vjp(neuron.fire, mid)
+        (ct_mid,) = pull((ct_s, ct_y))
+        return integrate_t(ct_mid)
+
+    outs = jax.ShapeDtypeStruct(proto.shape[1:], proto.dtype)
+    ct_state, ct_xs = _loop(body, ct_final, (ints, ct_ys), ct_ys.shape[0], unroll, outs,
+                            reverse=True, after=jax.tree.leaves(ints)[0])
+    return jax.tree.map(jnp.zeros_like, dyn), ct_state, ct_xs
+
+
+def _bias_ct(ct_xs, bias):
+    """The bias's cotangent: the input cotangent summed over time (and to the bias's shape)."""
+    if bias is None:
+        return None
+    return _reduce(jnp.sum(ct_xs, axis=0), bias)
 
 
 def _sequence_bwd(static, unroll, residuals, cts):
-    dyn, starts, xs = residuals
-    ct_final, ct_ys = cts
+    dyn, starts, xs, proto, bias = residuals
+    ct_final, ct_ys = _instantiate(cts)
+    if xs is None:
+        ct_dyn, ct_state, ct_xs = _lean_bwd(static, unroll, dyn, starts, proto, ct_final, ct_ys)
+        return ct_dyn, ct_state, ct_xs, _bias_ct(ct_xs, bias)
     coeffs, prepare_vjp = jax.vjp(lambda d: eqx.combine(d, static).prepare(), dyn)
     shape = _state_shape(jax.tree.map(lambda a: a[0], starts))
     dyn_b, coeffs_b = _expand(dyn, shape), _expand(coeffs, shape)
@@ -135,7 +292,7 @@ def _sequence_bwd(static, unroll, residuals, cts):
     def body(carry, inp):
         ct_s, acc_d, acc_c = carry
         s, x, ct_y = inp
-        _, pull = jax.vjp(step, dyn_b, coeffs_b, s, x)
+        _, pull = jax.vjp(step, dyn_b, coeffs_b, s, _plus(x, bias))
         g_d, g_c, g_s, g_x = pull((ct_s, ct_y))
         acc_d = jax.tree.map(jnp.add, acc_d, g_d)
         acc_c = jax.tree.map(jnp.add, acc_c, g_c)
@@ -143,15 +300,16 @@ def _sequence_bwd(static, unroll, residuals, cts):
 
     zeros = functools.partial(jax.tree.map, jnp.zeros_like)
     carry0 = (ct_final, zeros(dyn_b), zeros(coeffs_b))
-    (ct_state, acc_d, acc_c), ct_xs = jax.lax.scan(
-        body, carry0, (starts, xs, ct_ys), reverse=True, unroll=unroll
-    )
+    (ct_state, acc_d, acc_c), ct_xs = _loop(
+        body, carry0, (starts, xs, ct_ys), xs.shape[0], unroll,
+        jax.ShapeDtypeStruct(xs.shape[1:], xs.dtype), reverse=True,
+        after=jax.tree.leaves(starts)[0])
     (from_coeffs,) = prepare_vjp(_reduce(acc_c, coeffs))
     ct_dyn = jax.tree.map(jnp.add, _reduce(acc_d, dyn), from_coeffs)
-    return ct_dyn, ct_state, ct_xs
+    return ct_dyn, ct_state, ct_xs, _bias_ct(ct_xs, bias)
 
 
-_sequence.defvjp(_sequence_fwd, _sequence_bwd)
+_sequence.defvjp(_sequence_fwd, _sequence_bwd, symbolic_zeros=True)
 
 
 def step_vjp(neuron, state: dict, x: jax.Array):

@@ -60,8 +60,16 @@ def _graph(name, recurrent, **options):
                            **options)
 
 
-def _grads(graph, xs, state, wy, ws):
+def _grads(graph, xs, state, wy, ws, neuron_params=True):
+    """Gradients w.r.t. the graph, the input and the initial state. With `neuron_params=False`
+    the neuron's parameters are constants (`stop_gradient`), as when only the weights are
+    trained: the reverse pass then keeps only each step's integrated state."""
+
     def loss(g, xs, state):
+        if not neuron_params:
+            g = eqx.tree_at(lambda m: m.nodes["n"], g,
+                            replace_fn=lambda n: jax.tree.map(jax.lax.stop_gradient, n))
+
         def one(x, s):
             r = g.run(x, state=s)
             total = jnp.sum(r.output * wy)
@@ -73,7 +81,7 @@ def _grads(graph, xs, state, wy, ws):
     return eqx.filter_grad(lambda args: loss(*args))((graph, xs, state))
 
 
-def _check(name, recurrent, **options):
+def _check(name, recurrent, neuron_params=True, **options):
     with jax.enable_x64(True):
         g = _graph(name, recurrent, **options)
         key = jax.random.split(jax.random.PRNGKey(0), 4)
@@ -86,8 +94,8 @@ def _check(name, recurrent, **options):
             for k in var}
         wy = jax.random.normal(key[2], (T, N), jnp.float64)
         ws = {k: jax.random.normal(key[3], (N,), jnp.float64) for k in var}
-        custom = _grads(g.with_options(gradient="custom"), xs, state, wy, ws)
-        plain = _grads(g.with_options(gradient="autodiff"), xs, state, wy, ws)
+        custom = _grads(g.with_options(gradient="custom"), xs, state, wy, ws, neuron_params)
+        plain = _grads(g.with_options(gradient="autodiff"), xs, state, wy, ws, neuron_params)
         leaves_c = jax.tree.leaves_with_path(custom)
         leaves_p = jax.tree.leaves(plain)
         assert len(leaves_c) == len(leaves_p)
@@ -103,6 +111,8 @@ def _check(name, recurrent, **options):
         # RefractoryLIF's refractory clock only gates (a step function), so it has none, and
         # its recurrent input can arrive only while the neurons are refractory.
         gated = ("ref", "rec") if name == "RefractoryLIF" else ()
+        if not neuron_params:
+            gated = gated + ("nodes['n']",)
         assert [z for z in zero if not any(g in z for g in gated)] == [], zero
 
 
@@ -157,6 +167,69 @@ def test_custom_gradient_equals_autodiff_spike_options(options, recurrent):
 def test_custom_gradient_equals_autodiff_spike_options_all(options, recurrent):
     name = "CubaLIF" if "cuba_order" in options else "LIF"
     _check(name, recurrent, **options)
+
+
+# The weights alone (neuron parameters constant): the lean reverse pass (only the integrated
+# state of each step is kept), for every neuron, discretization, reset and spike option in a
+# feed-forward layer; inside a cycle the per-step rule runs, as above.
+LEAN = [(n, d, r, det) for n in NEURONS for d in DISCRETIZATIONS for r in RESETS
+        for det in (False, True)]
+LEAN_FAST = [c for i, c in enumerate(LEAN) if i % 3 == 0]
+
+
+@pytest.mark.parametrize("name,disc,reset,detach", LEAN_FAST)
+def test_custom_gradient_weights_only_equals_autodiff(name, disc, reset, detach):
+    _check(name, False, neuron_params=False, discretization=disc, reset=reset,
+           detach_reset=detach)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name,disc,reset,detach", [c for c in LEAN if c not in LEAN_FAST])
+def test_custom_gradient_weights_only_equals_autodiff_all(name, disc, reset, detach):
+    _check(name, False, neuron_params=False, discretization=disc, reset=reset,
+           detach_reset=detach)
+
+
+@pytest.mark.parametrize("options", SPIKE_OPTIONS, ids=_ids)
+def test_custom_gradient_weights_only_spike_options(options):
+    name = "CubaLIF" if "cuba_order" in options else "LIF"
+    _check(name, False, neuron_params=False, **options)
+
+
+def test_weights_only_keeps_no_input_of_the_scan():
+    """With the neuron parameters constant, a neuron's scan input (the layer's currents) is not
+    kept for the reverse pass: in two layers, forward + backward needs at least one
+    time-by-neuron array less at its peak (the end of the forward pass)."""
+    n, steps, batch = 64, 200, 4
+    rng = np.random.default_rng(0)
+
+    def lif():
+        return nir.LIF(tau=np.full(n, 0.02), r=np.full(n, 20.0), v_leak=np.zeros(n),
+                       v_threshold=np.ones(n), v_reset=np.zeros(n))
+
+    def fc():
+        return nir.Affine(rng.normal(0, 0.3, (n, n)).astype(np.float32), np.zeros(n, np.float32))
+
+    nodes = {"in": nir.Input(np.array([n])), "fc1": fc(), "n1": lif(), "fc2": fc(), "n2": lif(),
+             "out": nir.Output(np.array([n]))}
+    keys = list(nodes)
+    g = nirjax.from_nir(nir.NIRGraph(nodes=nodes, edges=list(zip(keys[:-1], keys[1:]))),
+                        dt=DT).with_execution(check_finite=False)
+    xs = jnp.asarray((rng.random((batch, steps, n)) < 0.1).astype(np.float32))
+
+    def temp(neuron_params):
+        def loss(g):
+            if not neuron_params:
+                for k in ("n1", "n2"):
+                    g = eqx.tree_at(lambda m, k=k: m.nodes[k], g,
+                                    replace_fn=lambda m: jax.tree.map(jax.lax.stop_gradient, m))
+            return jnp.sum(jax.vmap(g)(xs))
+
+        c = eqx.filter_jit(eqx.filter_grad(loss)).lower(g).compile()
+        return getattr(c, "compiled", c).memory_analysis().temp_size_in_bytes
+
+    unit = batch * steps * n * 4
+    assert temp(True) - temp(False) >= 0.9 * unit
 
 
 def test_custom_gradient_with_checkpoint_and_unroll():

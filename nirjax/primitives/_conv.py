@@ -40,6 +40,14 @@ class _ConvNd(Primitive):
             raise ValueError(f"{name}.groups: expected an int >= 1, got {self.groups!r}.")
 
     def output_shape(self, input_shape, dtype):
+        n = self.weight.ndim - 2
+        if len(input_shape) != n + 1:
+            axes = "(C_in, N)" if n == 1 else "(C_in, H, W)"
+            raise ValueError(
+                f"expects per-step input of {n + 1} dimensions {axes}, but its incoming edges "
+                f"carry shape {tuple(input_shape)}. Give the Input the per-step shape, without "
+                "batch or time axes."
+            )
         out = super().output_shape(input_shape, dtype)
         if any(d < 1 for d in out[1:]) and all(d >= 1 for d in input_shape):
             raise ValueError(
@@ -139,7 +147,18 @@ def _convert(cls, node, ctx: ImportContext, n: int):
             )
     else:
         padding = as_int_tuple(padding, n, "padding", ctx.name, minimum=0)
-    groups = as_int(node.groups, "groups", ctx.name)
+    groups = node.groups
+    if isinstance(groups, (tuple, list, np.ndarray)) and not isinstance(groups, str):
+        # NIR stores groups as given; a sequence of one repeated count (NIR's own
+        # test_ir.py::test_conv2d has groups=(1, 1)) is that count.
+        values = np.unique(np.asarray(groups).ravel())
+        if values.size != 1:
+            raise ValueError(
+                f"node {ctx.name!r}, field 'groups': a convolution has one group count, got "
+                f"{groups!r}. Give a single int."
+            )
+        groups = values[0]
+    groups = as_int(groups, "groups", ctx.name)
     if groups < 1 or weight.shape[0] % groups:
         raise ValueError(
             f"node {ctx.name!r}, field 'groups': {groups} must be >= 1 and divide C_out = "

@@ -59,7 +59,12 @@ class Affine(Primitive):
         return _matvec(self.weight, x) + self.bias
 
     def apply_sequence(self, xs, execution=None):
-        return _matvec(self.weight, xs, execution) + self.bias
+        return self.linear_sequence(xs, execution) + self.bias
+
+    def linear_sequence(self, xs, execution=None):
+        """`W x(t)` over a leading time axis, without the bias (the graph adds it inside the
+        scan of the neuron this node feeds, see `Graph`)."""
+        return _matvec(self.weight, xs, execution)
 
     def expected_input_shape(self) -> Shape:
         return tuple(self.weight.shape[:-2]) + (self.weight.shape[-1],)

@@ -242,22 +242,29 @@ class Neuron(Primitive):
             return _reverse.step_vjp(self, state, x)
         return self.advance(self.prepare(), state, x)
 
-    def run_sequence(self, state, xs, record=False, execution=None):
+    def run_sequence(self, state, xs, record=False, execution=None, bias=None):
+        """The neuron over time. `bias` (optional): a per-step input added to every step's
+        input inside the time loop (the graph folds the bias of the Affine node feeding this
+        neuron into its scan, so the biased currents are never materialized)."""
         c = self.prepare()  # computed once, outside the time loop
         if execution is not None and execution.associative_scan and self.linear and not (
             self.spiking
         ):
+            if bias is not None:
+                xs = xs + bias
             states = self._associative(c, state, xs)
             ys = states[self.output_var]
             return jax.tree.map(lambda a: a[-1], states), ys, (states if record else None)
         if self._custom_gradient(c) and not record and not _reverse.forward_mode(
-            self, state, xs
+            self, state, xs, bias
         ):
             unroll = 1 if execution is None else execution.unroll
-            state, ys = _reverse.sequence_vjp(self, state, xs, unroll)
+            state, ys = _reverse.sequence_vjp(self, state, xs, unroll, bias)
             return state, ys, None
 
         def body(carry, x):
+            if bias is not None:
+                x = x + bias
             if record and self._custom_gradient(c):  # traced states: the per-step rule
                 carry, y = self.step(carry, x)
             else:
