@@ -103,7 +103,7 @@ def write(path: str | os.PathLike, graph: Graph | nir.NIRGraph) -> None:
     """Write a graph to a .nir file atomically (a temporary file renamed into place), so an
     interrupted write never leaves a truncated file. The layout is `nir.write`'s (read back by
     `nir.read` and `nirjax.load`); NaN or infinite parameters are refused, naming the node and
-    field, and nothing is written."""
+    field, and nothing is written. Missing parent folders are created."""
     if isinstance(graph, Graph):
         graph = to_nir(graph)
     if not isinstance(graph, nir.NIRGraph):
@@ -150,18 +150,24 @@ def check_finite_parameters(graph: nir.NIRGraph, prefix: str = "") -> None:
                 )
 
 
-def _write_group(group, data: dict, where: str) -> None:
+def _write_group(group, data: dict, where: str, metadata: bool = False) -> None:
     """nir.write's layout: a group per dict, a string dataset per str, compressed arrays (a
     0-d array or scalar uncompressed: HDF5 cannot chunk it), a None field left out (NIR's
-    readers take a missing optional field as None)."""
+    readers take a missing optional field as None). A None inside metadata is refused: left
+    out, it would be lost without a word."""
     for k, v in data.items():
         k = str(k)
+        label = f"{where}/{k}" if where else k
+        if v is None and metadata:
+            raise ValueError(
+                f"write: metadata entry {label!r} is None, which a .nir (HDF5) file cannot "
+                "store; remove the entry or store a string such as 'none'."
+            )
         if v is None or (k == "metadata" and isinstance(v, dict) and not v):
             continue
-        label = f"{where}/{k}" if where else k
         try:
             if isinstance(v, dict):
-                _write_group(group.create_group(k), v, label)
+                _write_group(group.create_group(k), v, label, metadata or k == "metadata")
             elif isinstance(v, str):
                 group.create_dataset(k, data=v, dtype=h5py.string_dtype())
             elif isinstance(v, np.ndarray) and v.ndim > 0 and v.dtype.kind in "biuf":
@@ -169,6 +175,8 @@ def _write_group(group, data: dict, where: str) -> None:
             else:
                 group.create_dataset(k, data=to_numpy(v) if hasattr(v, "detach") else v)
         except (TypeError, ValueError) as e:
+            if str(e).startswith("write: "):
+                raise  # a nested entry's error, which names it
             raise ValueError(
                 f"write: {label!r}: cannot be stored in a .nir file ({type(e).__name__}: {e}); "
                 "metadata values must be numbers, strings, arrays or dicts of them."

@@ -264,6 +264,11 @@ def fixed_point(
                 f"{sorted(FIXED_TARGETS)} (register others with nirjax.register_fixed_target)."
             )
         target = FIXED_TARGETS[target]
+    if not isinstance(target, FixedTarget):
+        raise TypeError(
+            f"fixed_point: target must be a name in {sorted(FIXED_TARGETS)} or a "
+            f"nirjax.FixedTarget, got {type(target).__name__} {target!r}."
+        )
     for name, node in graph.nodes.items():
         if isinstance(node, Graph):
             raise NotImplementedError(

@@ -106,6 +106,9 @@ def check_writable(flag: str, path: str | os.PathLike | None, *, folder: bool = 
             raise UsageError(f"{flag} {path}: is a folder; give a file name (e.g. "
                              f"{os.path.join(path, 'out' + _suffix(flag))}).")
         probe = os.path.dirname(target)
+        if os.path.exists(probe) and not os.path.isdir(probe):
+            raise UsageError(f"{flag} {path}: {probe} is a file, not a folder; choose another "
+                             "path.")
         if not os.path.isdir(probe):
             raise UsageError(f"{flag} {path}: folder {probe} does not exist; create it or choose "
                              "another path.")

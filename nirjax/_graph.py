@@ -29,6 +29,7 @@ from ._execution import (
     DEFAULT as DEFAULT_EXECUTION,
     Check,
     Execution,
+    all_finite,
     check_sequence,
     checking,
     collecting,
@@ -308,6 +309,11 @@ class Graph(Primitive):
                     f"input {k!r}: expected shape {lead} with shape = {shape}, got {got}.{hint}"
                 )
             if sequence:
+                if got[0] == 0:
+                    raise ValueError(
+                        f"input {k!r}: has 0 time steps (shape {got}); expected at least one "
+                        "step along the leading axis."
+                    )
                 if T is not None and got[0] != T:
                     raise ValueError(f"inputs have different numbers of steps: {T} and {got[0]}.")
                 T = got[0]
@@ -574,6 +580,12 @@ class Graph(Primitive):
             state = self.init_state()
         else:
             self.check_state(state)
+            if self.execution.check_finite:
+                state = eqx.error_if(
+                    state, ~all_finite(state),
+                    "state: the state passed to run holds NaN or inf before the first step; pass "
+                    "a finite state (init_state() or a previous run's state), or "
+                    "check_finite=False (graph.with_execution) to run on regardless.")
         if not isinstance(record, (list, tuple)):
             raise TypeError(
                 f"record: expected a list of node names, got {type(record).__name__}."

@@ -18,6 +18,7 @@ import numpy as np
 
 from ._graph import Graph
 from ._options import Options, check_names, decode
+from ._plan import check_node_name
 from ._registry import ImportContext, nir_to_module
 
 
@@ -30,11 +31,14 @@ def read(path: str | os.PathLike) -> nir.NIRGraph:
     path = os.fspath(path)
     if not os.path.exists(path):
         raise FileNotFoundError(f"{path}: no such NIR file.")
+    if os.path.isdir(path):
+        raise IsADirectoryError(f"{path}: is a folder; expected a .nir file.")
     try:
         f = h5py.File(path, "r")
     except Exception as e:  # noqa: BLE001 - any HDF5 failure means: not a .nir file
+        reason = " ".join(str(e).split())  # h5py's messages span lines
         raise ValueError(
-            f"{path}: cannot read it as a NIR graph ({type(e).__name__}: {e}). Is it a .nir "
+            f"{path}: cannot read it as a NIR graph ({type(e).__name__}: {reason}). Is it a .nir "
             "(HDF5) file written by nir.write?"
         ) from None
     with f:
@@ -116,6 +120,20 @@ def _from_dict(d: Any, name: str, path: str) -> nir.NIRNode:
         )
     cls = known[kind]
     d = dict(d)
+    for k, v in d.items():
+        # NIR's constructors cast some fields (w_in = ones * w_in), so check kinds first.
+        kind_of = getattr(v, "dtype", None)
+        if k not in ("type", "metadata") and kind_of is not None and kind_of.kind in "bc":
+            raise TypeError(
+                f"{where} ({kind}), field {k!r}: expected real numbers, got dtype {kind_of}. "
+                "A boolean or complex value is not a NIR parameter: store the number you mean as "
+                "a float array."
+            )
+    if "metadata" in d and not isinstance(d["metadata"], dict):
+        raise ValueError(f"{where} ({kind}): field 'metadata' must be a group, got "
+                         f"{d['metadata']!r}. Store node metadata as an HDF5 group (a dict).")
+    if "metadata" in d:
+        d["metadata"] = _decoded(d["metadata"])
     shapes = {k: np.shape(v) for k, v in d.items() if isinstance(v, np.ndarray) and k != "type"}
     if cls in (nir.Conv1d, nir.Conv2d):
         d.setdefault("input_shape", None)  # optional; nirjax.write leaves a None out
@@ -158,7 +176,23 @@ def _graph_from_dict(d: dict, name: str, path: str) -> nir.NIRGraph:
     metadata = d.get("metadata", {})
     if not isinstance(metadata, dict):
         raise ValueError(f"{where}: field 'metadata' must be a group, got {metadata!r}.")
-    return nir.NIRGraph(nodes=children, edges=edges, metadata=metadata, type_check=False)
+    return nir.NIRGraph(nodes=children, edges=edges, metadata=_decoded(metadata),
+                        type_check=False)
+
+
+def _decoded(metadata: dict) -> dict:
+    """Metadata as written: HDF5 returns strings as bytes (also inside arrays of strings)."""
+    out = {}
+    for k, v in metadata.items():
+        if isinstance(v, dict):
+            v = _decoded(v)
+        elif isinstance(v, bytes):
+            v = v.decode()
+        elif isinstance(v, np.ndarray) and v.dtype.kind in "SO":
+            v = np.array([x.decode() if isinstance(x, bytes) else x for x in v.ravel()],
+                         dtype=object if v.dtype.kind == "O" else str).reshape(v.shape)
+        out[k] = v
+    return out
 
 
 def _explain(cls, d: dict, name: str) -> str | None:
@@ -230,8 +264,15 @@ def _build(
     """Precedence, from strongest to weakest: `node_options` for the node, the explicit
     `from_nir` keywords, the options recorded on the node (or subgraph), those recorded on the
     enclosing graphs, the defaults."""
-    if not isinstance(getattr(graph, "nodes", None), Mapping):
-        raise TypeError(f"graph {path!r}: expected a nir.NIRGraph with a dict of nodes.")
+    where = f"graph {path!r}" if path else "the graph"
+    nodes = getattr(graph, "nodes", None)
+    if not isinstance(nodes, Mapping):
+        raise TypeError(f"{where}: field 'nodes': expected a dict from node name to NIR node, "
+                        f"got {type(nodes).__name__}. Build it as nir.NIRGraph(nodes={{...}}, "
+                        "edges=[...]).")
+    for key in nodes:
+        check_node_name(key, where)
+    edges = _edge_list(graph.edges, where)
     modules = {}
     for key, node in graph.nodes.items():
         full = f"{path}/{key}" if path else key
@@ -247,7 +288,6 @@ def _build(
             modules[key] = _build(node, full, node_opts, explicit, node_options, used, dtype)
         else:
             modules[key] = nir_to_module(node, ImportContext(full, node_opts, dtype))
-    edges = [(decode(a), decode(b)) for a, b in graph.edges]
     from ._export import user_metadata
 
     node_metadata = {k: user_metadata(getattr(n, "metadata", None))
@@ -263,13 +303,30 @@ def _build(
     )
 
 
+def _edge_list(raw: Any, where: str) -> list[tuple[str, str]]:
+    """The edges of a graph as pairs of node names, or a clear error."""
+    if isinstance(raw, (str, bytes)) or not hasattr(raw, "__iter__"):
+        raise TypeError(f"{where}: field 'edges': expected a list of (source, destination) "
+                        f"pairs of node names, got {type(raw).__name__} {raw!r}.")
+    edges = []
+    for e in raw:
+        pair = tuple(decode(x) for x in e) if hasattr(e, "__iter__") and not isinstance(
+            e, (str, bytes)) else (e,)
+        if len(pair) != 2 or not all(isinstance(x, str) for x in pair):
+            raise ValueError(f"{where}: field 'edges': expected (source, destination) pairs of "
+                             f"node names, got {e!r}. Fix the edge list.")
+        edges.append(pair)
+    return edges
+
+
 def _recorded_dts(src: nir.NIRGraph, prefix: str = ""):
     """`(where, dt)` for every dt recorded in the metadata of `src` and of its nodes."""
     key = Options.metadata_key("dt")
     meta = getattr(src, "metadata", None) or {}
     if key in meta:
         yield prefix or "the graph", Options.from_metadata({key: meta[key]})["dt"]
-    for name, node in getattr(src, "nodes", {}).items():
+    nodes = getattr(src, "nodes", None)
+    for name, node in (nodes.items() if isinstance(nodes, Mapping) else ()):
         where = f"{prefix}/{name}" if prefix else name
         if isinstance(node, nir.NIRGraph):
             yield from _recorded_dts(node, where)
@@ -338,6 +395,13 @@ def from_nir(
             "dt=1e-4). Pass e.g. nirjax.from_nir(graph, dt=1e-4)."
         )
     options = Options(**settings)
+    if not isinstance(node_options or {}, Mapping):
+        raise TypeError(f"node_options: expected a dict from node name to a dict of options, "
+                        f"got {type(node_options).__name__}.")
+    for k, v in (node_options or {}).items():
+        if not isinstance(v, Mapping):
+            raise TypeError(f"node_options[{k!r}]: expected a dict of options such as "
+                            f"{{'reset': 'subtract'}}, got {type(v).__name__} {v!r}.")
     node_options = {k: dict(v) for k, v in (node_options or {}).items()}
     for k, v in node_options.items():
         check_names(v, f"node_options[{k!r}]: ")

@@ -177,7 +177,8 @@ class Options:
                 found["surrogate"] = Surrogate(found.pop("surrogate", "fast_sigmoid"),
                                                found.pop("surrogate_scale", None))
             except ValueError as e:
-                raise ValueError(f"{where}: {e}") from None
+                keys = [METADATA_PREFIX + k for k in ("surrogate", "surrogate_scale")]
+                raise ValueError(f"{where}: {keys[0]!r} / {keys[1]!r}: {e}") from None
         return found
 
     @staticmethod

@@ -126,6 +126,18 @@ def _where(name: str) -> str:
     return f"graph {name!r}" if name else "the graph"
 
 
+def check_node_name(key: Any, where: str) -> None:
+    """A ValueError unless `key` can name a node: a non-empty string without '/' that is not
+    '.' (nested nodes are addressed as 'sub/node', and HDF5 reads '/' and '.' as paths, so a
+    .nir file with them could not be read back)."""
+    if not isinstance(key, str) or not key or "/" in key or key == ".":
+        raise ValueError(
+            f"{where}: node name {key!r} cannot be used: names must be non-empty strings "
+            "without '/' and other than '.' (nirjax addresses nested nodes as 'sub/node', and a "
+            ".nir file could not be read back). Rename the node."
+        )
+
+
 def compile_plan(nodes: Mapping[str, Any], edges: Sequence[tuple[str, str]], *, name: str = "",
                  dtype: Any = jnp.float32) -> Plan:
     """The `Plan` of a graph of nirjax modules (a nested `Graph` is a node with its own plan).
@@ -133,23 +145,19 @@ def compile_plan(nodes: Mapping[str, Any], edges: Sequence[tuple[str, str]], *, 
     fix."""
     where = _where(name)
     for key in nodes:
-        if not isinstance(key, str) or not key or "/" in key:
-            raise ValueError(
-                f"{where}: node name {key!r} cannot be used: names must be non-empty strings "
-                "without '/' (nirjax addresses nested nodes as 'sub/node', and a .nir file could "
-                "not be read back). Rename the node."
-            )
+        check_node_name(key, where)
     inputs = tuple(sorted(k for k, n in nodes.items() if isinstance(n, Input)))
     outputs = tuple(sorted(k for k, n in nodes.items() if isinstance(n, Output)))
     if not inputs:
+        kinds = ", ".join(f"{k!r} ({type(v).__name__})" for k, v in list(nodes.items())[:6])
         raise ValueError(
-            f"{where}: has no Input node, so it cannot be driven. Add a nir.Input node with "
-            "the input's shape and an edge from it."
+            f"{where}: has no Input node, so it cannot be driven (its nodes: {kinds or 'none'}). "
+            "Add a nir.Input node with the input's shape and an edge from it."
         )
     for k in inputs:
         check_budget(nodes[k].shape, f"{where}: node {k!r}", "the declared input",
                      "Check the Input's shape.")
-    resolved, seen = [], set()
+    resolved, seen, connected = [], set(), {}
     for edge in edges:
         if len(edge) != 2 or not all(isinstance(s, str) for s in edge):
             raise ValueError(f"{where}: edge {edge!r} is not a pair of node names.")
@@ -161,6 +169,20 @@ def compile_plan(nodes: Mapping[str, Any], edges: Sequence[tuple[str, str]], *, 
         seen.add(tuple(edge))
         src, sport = _resolve(edge[0], nodes, name, edge, "source")
         dst, dport = _resolve(edge[1], nodes, name, edge, "destination")
+        same = connected.get((src, sport, dst, dport))
+        if same is not None:
+            raise ValueError(
+                f"{where}: edges {same} and {tuple(edge)} make the same connection (a subgraph's "
+                "only port may be named or left out); it would add the same input twice. Keep "
+                "one of them."
+            )
+        connected[(src, sport, dst, dport)] = tuple(edge)
+        if isinstance(nodes[src], Output):
+            raise ValueError(
+                f"{where}: edge {tuple(edge)} leaves Output node {src!r}; Output nodes end the "
+                "graph and have no outgoing edges. Take the edge from the node that feeds "
+                f"{src!r} instead."
+            )
         if isinstance(nodes[dst], Input):
             raise ValueError(
                 f"{where}: edge {tuple(edge)} leads into Input node {dst!r}; Input nodes take "
@@ -256,7 +278,8 @@ def _infer_shapes(nodes, order, edges, where, dtype):
                         "have one shape."
                     )
                 (shape,) = shapes
-        _check_input_shape(n, node, shape, node.expected_input_shape(), where)
+        sources = sorted({e.src for e in edges if e.dst == n and not e.back})
+        _check_input_shape(n, node, shape, node.expected_input_shape(), where, sources)
         in_shapes[n] = shape
         label = f"{where}: node {n!r} ({type(node).__name__})"
         if not isinstance(shape, dict):
@@ -266,13 +289,15 @@ def _infer_shapes(nodes, order, edges, where, dtype):
         except (ValueError, TypeError) as e:
             if str(e).startswith(("graph ", "the graph")):
                 raise  # a nested graph's error names its own node
-            raise type(e)(f"{label}: {e}") from None
+            origin = f" (its input comes from {', '.join(map(repr, sources))})" if sources else ""
+            raise type(e)(f"{label}: {e}{origin}") from None
         if not isinstance(out, dict):
             check_budget(out, label, "the per-step output", "Check the parameter shapes.")
             if 0 in tuple(out) and not isinstance(shape, dict) and 0 not in tuple(shape):
                 raise ValueError(
                     f"{label}: turns a per-step input of shape {tuple(shape)} into an empty "
-                    f"output of shape {tuple(out)}. Check its kernel, stride and padding."
+                    f"output of shape {tuple(out)}; expected a non-empty output. Check its "
+                    "parameter shapes (a weight, kernel, stride or padding)."
                 )
         out_shapes[n] = out
     for e in edges:
@@ -287,7 +312,7 @@ def _infer_shapes(nodes, order, edges, where, dtype):
     return in_shapes, out_shapes
 
 
-def _check_input_shape(n, node, shape, expected, where):
+def _check_input_shape(n, node, shape, expected, where, sources=()):
     if expected is None:
         return
     if isinstance(shape, dict) or isinstance(expected, dict):
@@ -300,17 +325,29 @@ def _check_input_shape(n, node, shape, expected, where):
     else:
         ok = tuple(expected) == tuple(shape)
     if not ok:
+        origin = ", ".join(map(repr, sources))
         raise ValueError(
             f"{where}: node {n!r} ({type(node).__name__}) expects per-step input of shape "
-            f"{_shape_str(expected)}, but its incoming edges carry {_shape_str(shape)}. Fix "
-            "the parameter shapes or the edges."
+            f"{_shape_str(expected)}, but its incoming edges (from {origin}) "
+            f"carry {_shape_str(shape)}. Fix the parameter shapes of these nodes or the edges."
         )
 
 
 def _resolve(endpoint: str, nodes: Mapping[str, Any], graph_name: str, edge, role: str):
-    if endpoint in nodes:
-        return endpoint, None
     parts = endpoint.split(".")
+    if endpoint in nodes:
+        for i in range(1, len(parts)):
+            head, port = ".".join(parts[:i]), ".".join(parts[i:])
+            sub = nodes.get(head)
+            if _is_graph(sub) and port in (sub.plan.inputs if role == "destination"
+                                           else sub.plan.outputs):
+                where = f"graph {graph_name!r}" if graph_name else "the graph"
+                raise ValueError(
+                    f"{where}: edge {tuple(edge)}: {endpoint!r} names both node {endpoint!r} "
+                    f"and port {port!r} of subgraph {head!r}. Rename node {endpoint!r} (a name "
+                    "without '.' cannot be confused with a port)."
+                )
+        return endpoint, None
     for i in range(1, len(parts)):
         head, port = ".".join(parts[:i]), ".".join(parts[i:])
         sub = nodes.get(head)

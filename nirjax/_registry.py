@@ -133,6 +133,10 @@ def check_representable(arr: np.ndarray, where: str, dtype: Any, *,
             )
 
 
+INT_LIMIT = 2**31 - 1
+"""The largest magnitude of an integer field (a stride, padding, dimension...): XLA's int32."""
+
+
 def as_int_tuple(value: Any, n: int, field: str, name: str, *,
                  minimum: int | None = None) -> tuple[int, ...]:
     """An int or a length-n sequence of ints (any numeric dtype with whole values), as a tuple
@@ -143,8 +147,11 @@ def as_int_tuple(value: Any, n: int, field: str, name: str, *,
     except TypeError:
         arr = np.array([object()])
     if (arr.dtype.kind not in "iuf" or arr.ndim != 1 or arr.size not in (1, n)
-            or not np.all(np.isfinite(arr)) or not np.all(arr == np.round(arr))):
-        raise ValueError(f"{where}: expected an int or {n} ints, got {value!r}.")
+            or not np.all(np.isfinite(arr)) or not np.all(arr == np.round(arr))
+            or np.any(np.abs(arr) > INT_LIMIT)):
+        raise ValueError(
+            f"{where}: expected an int or {n} ints (whole numbers of magnitude < 2^31), got "
+            f"{value!r}.")
     if minimum is not None and np.any(arr < minimum):
         raise ValueError(
             f"{where}: every entry must be >= {minimum}, got {value!r}."
@@ -163,8 +170,10 @@ def as_int(value: Any, field: str, name: str) -> int:
     except TypeError:
         arr = np.array(object())
     if (arr.shape not in ((), (1,)) or arr.dtype.kind not in "iuf"
-            or not np.all(np.isfinite(arr)) or not np.all(arr == np.round(arr))):
-        raise ValueError(f"{where}: expected a whole number, got {value!r}.")
+            or not np.all(np.isfinite(arr)) or not np.all(arr == np.round(arr))
+            or np.any(np.abs(arr) > INT_LIMIT)):
+        raise ValueError(
+            f"{where}: expected a whole number (of magnitude < 2^31), got {value!r}.")
     return int(arr.reshape(()))
 
 

@@ -105,7 +105,10 @@ def _count(value: Any, name: str, where: str) -> int:
     return int(value)
 
 
-def _as_dict(graph: Graph, xs: Any) -> dict[str, Any]:
+def _as_dict(graph: Graph, xs: Any, where: str = "simulate") -> dict[str, Any]:
+    if not isinstance(graph, Graph):
+        raise TypeError(f"{where}: graph must be a nirjax.Graph, got {type(graph).__name__}; "
+                        "build one with nirjax.from_nir(path_or_nir_graph, dt=...).")
     if isinstance(xs, Mapping):
         return {k: _as_array(v, k) for k, v in xs.items()}
     if len(graph.inputs) == 1:
@@ -260,11 +263,17 @@ def simulate_hdf5(
     batch_size = _count(batch_size, "batch_size", "simulate_hdf5")
     if time_chunk is not None:
         time_chunk = _count(time_chunk, "time_chunk", "simulate_hdf5")
+    _as_dict(graph, {}, "simulate_hdf5")  # graph is a Graph
     if not graph.outputs:
         raise ValueError("simulate_hdf5: the graph has no Output node, so there is nothing to "
                          "write. Add a nir.Output node and an edge into it.")
     if not os.path.exists(src):
         raise FileNotFoundError(f"{src}: no such HDF5 file.")
+    if os.path.isdir(src):
+        raise IsADirectoryError(f"{src}: is a folder; expected an HDF5 file of input arrays.")
+    if not h5py.is_hdf5(src):
+        raise ValueError(f"{src}: is not an HDF5 file; expected one holding the input arrays "
+                         "(batch, T, *shape), e.g. written with h5py.")
     runner = _Runner(graph, devices, ())
     # The output closes before atomic_path renames it into place.
     with atomic_path(dst, ".h5") as tmp, h5py.File(src, "r") as fin, h5py.File(tmp, "w") as fout:

@@ -49,7 +49,7 @@ def test_shape_mismatch_along_an_edge():
         type_check=False,
     )
     with pytest.raises(ValueError, match=r"node 'lif' \(LIF\) expects per-step input of shape "
-                                         r"\(5,\), but its incoming edges carry \(4,\)"):
+                                         r"\(5,\), but its incoming edges \(from 'w'\) carry \(4,\)"):
         nirjax.from_nir(g, dt=1e-3)
 
 

@@ -273,7 +273,7 @@ def test_run_refuses_nonfinite_input(files, capsys):
 
 @pytest.mark.parametrize("target, message", [
     ("missing/out.npy", "does not exist"),
-    ("in.npy/out.npy", "does not exist"),
+    ("in.npy/out.npy", "is a file, not a folder"),
     (".", "is a folder"),
     ("", "expected a path"),
 ])

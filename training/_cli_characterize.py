@@ -63,7 +63,8 @@ def run(args) -> int:
     except ValueError as e:
         raise UsageError(f"--recording {args.recording}: not a numeric CSV ({e}).") from None
     if data.size == 0:
-        raise UsageError(f"--recording {args.recording}: holds no rows.")
+        raise UsageError(f"--recording {args.recording}: holds no rows; expected a numeric CSV "
+                         "with one row per recorded step (see docs/cli.md, nirjax characterize).")
     if not np.all(np.isfinite(data)):
         row, col = (int(i) for i in np.argwhere(~np.isfinite(data))[0])
         raise UsageError(f"--recording {args.recording}: row {row + 1}, column {col + 1} is not "

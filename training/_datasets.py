@@ -184,6 +184,12 @@ def encode(
     """Encode features `(N, ...)` in [0, 1] as `(N, T, ...)` float32 with one of the encoders
     (`"rate"` Bernoulli, `"poisson"`, `"latency"`, `"current"`); random encoders use a key per
     sample derived from `seed`, so the same seed gives the same spikes."""
+    host = np.asarray(features)
+    if host.dtype.kind not in "iuf" or not np.all(np.isfinite(host)):
+        first = () if host.dtype.kind not in "iuf" else np.argwhere(~np.isfinite(host))[0]
+        where = f" (first at index {tuple(int(i) for i in first)})" if len(first) else ""
+        raise ValueError(f"encode: features must be finite real numbers in [0, 1], received "
+                         f"dtype {host.dtype}{where}; clean them before encoding")
     x = jax.numpy.asarray(features, dtype=jax.numpy.float32)
     keys = jax.random.split(jax.random.PRNGKey(seed), len(features))
     if encoder == "rate":
@@ -223,6 +229,8 @@ def digits(
     """
     from sklearn.datasets import load_digits
 
+    check_number("digits", "test_fraction", test_fraction, low=0, low_open=True, high=1,
+                 high_open=True)
     bunch = load_digits()
     x = (bunch.data / 16.0).astype(np.float32)
     y = bunch.target.astype(np.int32)
@@ -329,9 +337,13 @@ def read_spiking_hdf5(
     check_number(where, "max_time", max_time, low=0, low_open=True)
     check_number(where, "n_units", n_units, low=1, integer=True)
     check_number(where, "max_samples", max_samples, low=0, integer=True, optional=True)
+    if os.path.isdir(path):
+        raise IsADirectoryError(f"{path}: is a folder; expected an SHD/SSC .h5 file with "
+                                "/spikes/times, /spikes/units and /labels")
     try:
         f = h5py.File(path, "r")
     except OSError as e:
+        e = " ".join(str(e).split())  # h5py's messages span lines
         raise ValueError(f"{path}: cannot read it as HDF5 ({e}); expected an SHD/SSC .h5 file "
                          "with /spikes/times, /spikes/units and /labels") from None
     with f:

@@ -44,6 +44,9 @@ def rate_bernoulli(
     **Returns:** `(T, *x.shape)` spikes (0.0 / 1.0) in x's float dtype.
     """
     _check_steps(n_steps, "rate_bernoulli")
+    if isinstance(max_prob, (int, float)) and not 0 < max_prob <= 1:
+        raise ValueError(f"rate_bernoulli: max_prob is a spike probability per step, so it must "
+                         f"be > 0 and <= 1, received {max_prob!r}")
     x = _features(x, "rate_bernoulli")
     p = jnp.clip(x * max_prob, 0.0, 1.0)
     u = jax.random.uniform(key, (n_steps, *x.shape), dtype=x.dtype)

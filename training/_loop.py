@@ -43,7 +43,13 @@ from ._losses import (
 from ._params import DEFAULT_TRAINABLE, apply_params, init_params, select_trainable
 from ._quant import fake_quantize, structural_violations
 from ._sharding import placement
-from ._validate import check_config, check_finite_epoch
+from ._validate import (
+    check_config,
+    check_finite_epoch,
+    check_graph,
+    check_not_empty,
+    check_number,
+)
 
 __all__ = ["TrainConfig", "FitResult", "fit", "evaluate", "predict", "LOSSES", "default_loss"]
 
@@ -482,6 +488,8 @@ def fit(
     """
     from tqdm.auto import tqdm
 
+    check_graph("fit", graph)
+    check_number("fit", "stop_after", stop_after, low=1, integer=True, optional=True)
     train = as_dataset(train, graph, "train")
     val = None if val is None else as_dataset(val, graph, "val")
     test = None if test is None else as_dataset(test, graph, "test")
@@ -701,7 +709,10 @@ def evaluate(
 ) -> dict:
     """Loss and accuracy of `graph` on `data` (accuracy for classification losses):
     `{"loss": ..., "accuracy": ..., "n": ...}`. `loss` defaults to `default_loss(graph)`."""
+    check_graph("evaluate", graph)
     data = as_dataset(data, graph, "data")
+    check_not_empty("evaluate", data, "data")
+    check_number("evaluate", "batch_size", batch_size, low=1, integer=True)
     loss = loss or default_loss(graph)
     config = TrainConfig(loss=loss)
     targets = _targets(data, config)

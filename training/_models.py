@@ -23,6 +23,8 @@ import numpy as np
 
 import nirjax
 
+from ._validate import check_number
+
 __all__ = ["feedforward_snn", "NEURONS", "READOUTS"]
 
 NEURONS = ("lif", "cubalif", "rlif", "rcubalif")
@@ -118,6 +120,10 @@ def feedforward_snn(
             f"feedforward_snn: sizes must be >= 1, received n_inputs={n_inputs}, "
             f"hidden={hidden}, n_outputs={n_outputs}"
         )
+    for name, value in (("dt", dt), ("tau_mem", tau_mem), ("tau_syn", tau_syn),
+                        ("tau_readout", tau_readout)):
+        check_number("feedforward_snn", name, value, low=0, low_open=True,
+                     optional=name == "tau_readout")
     rng = np.random.default_rng(seed)
     cuba = neuron in ("cubalif", "rcubalif")
     if cuba:

@@ -160,3 +160,20 @@ def check_finite_graph(where: str, graph) -> None:
         raise TrainingDiverged(f"{where}: the result has non-finite parameters "
                                f"({', '.join(bad[:4])}); it was not written. Lower the learning "
                                "rate or set a gradient clip.")
+
+
+def check_graph(where: str, graph: Any) -> None:
+    """`graph` is a `nirjax.Graph` (not a path or a NIR graph, which `nirjax.from_nir` turns
+    into one)."""
+    import nirjax
+
+    if not isinstance(graph, nirjax.Graph):
+        raise TypeError(
+            f"{where}: graph must be a nirjax.Graph, received {type(graph).__name__}; build one "
+            "with nirjax.from_nir(path_or_nir_graph, dt=...).")
+
+
+def check_not_empty(where: str, data: Any, role: str) -> None:
+    """`data` (a `SpikeDataset`) holds at least one sample."""
+    if len(data) == 0:
+        raise ValueError(f"{where}: dataset {role!r} holds no samples; give it at least one")

@@ -26,7 +26,13 @@ def _shape_of(types, key: str, name: str, *, optional: bool = False) -> Shape | 
             f"node {name!r}, field {field!r}: has no declared shape; a NIR Input needs one "
             f"(e.g. input_type={{'input': np.array([n])}})."
         )
-    return as_shape(value, f"{field}[{key!r}]", name)
+    shape = as_shape(value, f"{field}[{key!r}]", name)
+    if key == "input" and 0 in shape:
+        raise ValueError(
+            f"node {name!r}, field \"{field}[{key!r}]\": the shape {shape} has a dimension of "
+            "size 0, so the input would hold no values; expected every dimension >= 1."
+        )
+    return shape
 
 
 class _Terminal(Primitive):
