@@ -25,11 +25,10 @@ import tempfile
 import time
 from pathlib import Path
 
-HERE = Path(__file__).resolve().parent
-sys.path.insert(0, str(HERE))
+import lif_layer  # the script's own folder is on the path when it runs
+from tqdm import tqdm
 
-import lif_layer  # noqa: E402
-from tqdm import tqdm  # noqa: E402
+HERE = Path(__file__).resolve().parent
 
 IMPLS = {  # label: case fields
     "nirjax": {"impl": "nirjax"},
