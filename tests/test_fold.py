@@ -47,8 +47,12 @@ def test_fold_applies_only_where_exact():
     assert _graph(extra_consumer=True)._bias_folds(set()) == {}  # fc feeds two nodes
 
 
-@pytest.mark.parametrize("neuron", ["LIF", "CubaLIF", "LI"])
-@pytest.mark.parametrize("gradient", ["custom", "autodiff"])
+@pytest.mark.parametrize("neuron,gradient", [
+    ("LIF", "custom"), ("CubaLIF", "autodiff"),
+    pytest.param("LIF", "autodiff", marks=pytest.mark.slow),
+    pytest.param("CubaLIF", "custom", marks=pytest.mark.slow),
+    pytest.param("LI", "custom", marks=pytest.mark.slow),
+    pytest.param("LI", "autodiff", marks=pytest.mark.slow)])
 def test_folded_equals_unfolded(neuron, gradient):
     g = _graph(neuron).with_options(gradient=gradient)
     xs = _x()
