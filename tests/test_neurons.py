@@ -101,9 +101,19 @@ def test_euler_converges_at_first_order(name):
     assert np.all((ratios > 1.6) & (ratios < 2.4)), errors
 
 
-@pytest.mark.parametrize("name", NAMES)
-@pytest.mark.parametrize("method", ["euler", "exact"])
-@pytest.mark.parametrize("mode", ["current", "impulse"])
+def _rotating(names, combos):
+    """Every neuron with one of `combos` in turn in the default suite; the rest of the full
+    product under `-m slow` (CI's default suite stays under 10 minutes)."""
+    out = []
+    for i, name in enumerate(names):
+        for k, combo in enumerate(combos):
+            keep = k == i % len(combos)
+            out.append(pytest.param(name, *combo, marks=() if keep else pytest.mark.slow))
+    return out
+
+
+@pytest.mark.parametrize("name,method,mode", _rotating(
+    NAMES, [(m, d) for m in ("euler", "exact") for d in ("current", "impulse")]))
 def test_step_chunks_jit_and_vmap_agree(name, method, mode):
     dt = 2.0**-10
     g = _graph(name, dt, discretization=method, input_mode=mode, reset="subtract")
