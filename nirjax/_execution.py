@@ -187,24 +187,14 @@ class _StepMessages(Sequence):
             other.what, other.total)
 
 
-def raise_at_step(x: Any, bad: jax.Array, check: Check, what: str) -> Any:
-    """`x`, threaded through an `eqx.branched_error_if` that fires when `bad >= 0` (the local
-    step at which `what` went non-finite) and names the step in the whole run."""
-    if not jax.tree.leaves(x):
-        return x
-    total = max(int(check.total), 1)
-    step = bad + jnp.asarray(check.offset).astype(jnp.int32)
-    index = jnp.where(bad >= 0, total - jnp.clip(step, 0, total - 1), 0).astype(jnp.int32)
-    return eqx.branched_error_if(x, bad >= 0, index, _StepMessages(what, total))
-
-
 def defer(x: Any, bad: jax.Array, check: Check, what: str) -> Any:
     """Hand the check "`what` went non-finite at local step `bad`" to the run being traced
-    (`collecting`), which raises all its checks at once; outside a collecting run, raise it
-    here (threaded through `x`). Returns `x`."""
+    (`collecting`: a graph's run, or one step of a cycle), which raises all its checks at once
+    (`raise_pending`). Returns `x`."""
     pending = _PENDING.get()
     if pending is None:
-        return raise_at_step(x, bad, check, what)
+        raise RuntimeError(f"nirjax internal error: the check of {what} was traced outside a "
+                           "graph run (no `collecting` context); please report this.")
     pending.append((bad, check, what))
     return x
 
@@ -249,8 +239,7 @@ def raise_pending(pending: list, tied: Any) -> Any:
     removed as dead code while the results are used."""
     if not pending:
         return tied
-    totals = {max(int(c.total), 1) for _, c, _ in pending}
-    total = max(totals)
+    total = max(max(int(c.total), 1) for _, c, _ in pending)
     K = len(pending)
     index = jnp.int32(0)
     for k, (bad, check, _) in enumerate(pending):
@@ -262,9 +251,8 @@ def raise_pending(pending: list, tied: Any) -> Any:
                                   _PendingMessages(whats, total))
 
     def tie(a):
-        if isinstance(a, jax.Array) or hasattr(a, "dtype"):
-            if jnp.issubdtype(jnp.result_type(a), jnp.inexact):
-                return a - token.astype(a.dtype)
+        if hasattr(a, "dtype") and jnp.issubdtype(a.dtype, jnp.inexact):
+            return a - token.astype(a.dtype)
         return a
 
     return jax.tree.map(tie, tied)

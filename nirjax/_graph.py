@@ -432,15 +432,6 @@ class Graph(Primitive):
                 if n in folded:  # its bias is added inside the next neuron's scan
                     seqs[n] = checked(n, node.linear_sequence(inp, execution))
                     continue
-                if n in folds:
-                    with checking(check_for(n)):
-                        new_nodes[n], seqs[n], tr = node.run_sequence(
-                            state["nodes"][n], inp, record=n in own, execution=execution,
-                            bias=self.nodes[folds[n]].bias)
-                    seqs[n] = checked(n, seqs[n])
-                    if n in own:
-                        traces[n] = {"output": seqs[n], **tr}
-                    continue
                 if isinstance(node, Graph) and n in nested:
                     sub_xs = inp if isinstance(inp, dict) else {node.inputs[0]: inp}
                     with checking(base):
@@ -451,9 +442,11 @@ class Graph(Primitive):
                     traces.update({f"{n}/{k}": v for k, v in sub_tr.items()})
                     tr = {} if n in own else None
                 else:
+                    fold = {"bias": self.nodes[folds[n]].bias} if n in folds else {}
                     with checking(base if isinstance(node, Graph) else check_for(n)):
                         new_nodes[n], seqs[n], tr = node.run_sequence(
-                            state["nodes"][n], inp, record=n in own, execution=execution)
+                            state["nodes"][n], inp, record=n in own, execution=execution,
+                            **fold)
                 seqs[n] = checked(n, seqs[n])
                 if n in own:
                     traces[n] = {"output": seqs[n], **tr}

@@ -187,7 +187,7 @@ def _forward_scan(static, unroll, dyn, state, xs, bias=None):
 
 
 def _lean(neuron) -> bool:
-    """Whether the reverse pass may keep only the integrated state of each step (`_lean_fwd`):
+    """Whether the reverse pass may keep only the integrated state of each step (`_lean_scan`):
     a spiking or non-spiking neuron whose step is `fire(integrate(state, x))` (the default
     `spike_order`) with `integrate` affine in state and input (`linear`), so that the pull-back
     through `integrate` needs no stored state or input."""
@@ -271,9 +271,7 @@ def _lean_bwd(static, unroll, dyn, ints, proto, ct_final, ct_ys):
 
 def _bias_ct(ct_xs, bias):
     """The bias's cotangent: the input cotangent summed over time (and to the bias's shape)."""
-    if bias is None:
-        return None
-    return _reduce(jnp.sum(ct_xs, axis=0), bias)
+    return None if bias is None else _reduce(ct_xs, bias)
 
 
 def _sequence_bwd(static, unroll, residuals, cts):
