@@ -511,6 +511,15 @@ class Graph(Primitive):
             if outside:
                 external[n] = self._gather(n, seqs, None, outside)
 
+        carry0 = ({n: state["nodes"][n] for n in members}, {k: state["feedback"][k] for k in keys})
+        if self._cycle_rule(members, own, execution, (carry0, external)):
+            (states, fb), values = self._run_cycle_rule(members, keys, carry0, external,
+                                                        execution)
+            new_nodes.update(states)
+            feedback.update(fb)
+            seqs.update(values)
+            return
+
         def body(carry, ext_t):
             with collecting() as pending:  # checks traced inside the step stay inside it
                 out = step(carry, ext_t)
@@ -535,12 +544,79 @@ class Graph(Primitive):
             }
             return (new_states, new_fb), (values, obs)
 
-        carry0 = ({n: state["nodes"][n] for n in members}, {k: state["feedback"][k] for k in keys})
         (states, fb), (values, obs) = scan(body, carry0, external, execution)
         new_nodes.update(states)
         feedback.update(fb)
         seqs.update(values)
         traces.update(obs)
+
+    def _cycle_rule(self, members, own, execution, carry_and_inputs) -> bool:
+        """Whether a cycle runs under the whole-cycle rule (`nirjax._reverse.cycle_sequence`):
+        its neurons under `gradient="custom"`, every member's arrays, state and input floating
+        point, no subgraph among the members, none of them recorded, an input from outside
+        the cycle, and the finiteness check off (as in training); otherwise the per-step rule
+        runs."""
+        from . import _reverse
+        from .primitives._neuron import Neuron
+
+        nodes = [self.nodes[n] for n in members]
+        neurons = [m for m in nodes if isinstance(m, Neuron)]
+        return (
+            not execution.check_finite
+            and bool(neurons)
+            and all(m.options.gradient == "custom" for m in neurons)
+            and not any(isinstance(m, Graph) for m in nodes)
+            and all(_reverse._split(m) is not None for m in nodes)
+            and not set(members) & set(own)
+            and bool(jax.tree.leaves(carry_and_inputs[1]))
+            and all(jnp.issubdtype(jnp.result_type(a), jnp.inexact)
+                    for a in jax.tree.leaves(carry_and_inputs))
+        )
+
+    def _run_cycle_rule(self, members, keys, carry0, external, execution):
+        """The cycle under the whole-cycle rule: the stateless members' arrays (the recurrent
+        weights) are hoisted, their tangent taken over the whole time axis at once."""
+        from . import _reverse
+
+        inside = set(members)
+        split = {n: eqx.partition(self.nodes[n], eqx.is_array) for n in members}
+        hoisted = [n for n in members if not self.nodes[n].stateful]
+        dyn = {n: split[n][0] for n in members if n not in hoisted}
+        hoist = {n: split[n][0] for n in hoisted}
+
+        def node(n, dyn, hoist):
+            return eqx.combine(hoist[n] if n in hoist else dyn[n], split[n][1])
+
+        def member_input(n, values, fb, ext):
+            terms = [ext[n]] if n in ext else []
+            inside_edges = [e for e in self.plan.incoming[n] if e.src in inside]
+            if inside_edges:
+                terms.append(self._gather(n, values, fb, inside_edges))
+            return terms[0] if len(terms) == 1 else jax.tree.map(jnp.add, *terms)
+
+        def step(dyn, hoist, carry, ext_t, z):
+            states, fb = carry
+            values, new_states = {}, {}
+            for n in members:
+                inp = member_input(n, values, fb, ext_t)
+                new_states[n], values[n] = node(n, dyn, hoist).step(states[n], inp)
+                if z is not None and n in z:
+                    values[n] = values[n] + z[n]
+            return (new_states, self._feedback(values, keys)), values
+
+        def feedback(values):
+            return self._feedback(values, keys)
+
+        def hoisted_outputs(hoist, values, carry0, ext):
+            # The back edges' values over time: the start feedback, then each step's.
+            later = self._feedback(values, keys)
+            fb = {k: jnp.concatenate([carry0[1][k][None], later[k][:-1]]) for k in keys}
+            return {n: node(n, {}, hoist).apply_sequence(member_input(n, values, fb, ext),
+                                                         execution)
+                    for n in hoisted}
+
+        return _reverse.cycle_sequence(step, feedback, hoisted_outputs, execution.unroll, dyn,
+                                       hoist, carry0, external)
 
     def run_sequence(self, state, xs, record=False, execution=None):
         if not isinstance(xs, Mapping):

@@ -28,9 +28,23 @@ Because the reverse step is the derivative of the same `advance` that runs forwa
 gradients equal plain autodiff's for every neuron, discretization and option, up to the order
 in which float sums are taken (tested in `tests/test_gradients.py`).
 
-Inside a cycle (a recurrent layer) the graph scans all members together, so the neuron's step
-gets the same rule one step at a time (`step_vjp`, a `jax.checkpoint` of the step): it keeps
-the start state and the input, recomputes the step in reverse, and leaves the parameter sums to
+Inside a cycle (a recurrent layer) the graph scans all members together. There the whole cycle
+gets one rule (`cycle_sequence`, a `jax.custom_jvp`, so forward mode works as well):
+
+- **forward**: the cycle's scan, keeping each stateful member's state at the start of every step
+  (the members' outputs over time are the cycle's own results);
+- **tangent**: a scan whose step is the `jax.jvp` of the cycle's own step, wrapped in
+  `jax.checkpoint`, so that reverse mode (JAX transposes this scan) recomputes each step from its
+  stored start state, its input and the previous step's outputs, and keeps nothing else;
+- **the weights of the cycle's stateless members** (the recurrent `Linear`/`Affine`) are not
+  differentiated inside the scan: their tangent `dW x_t` is taken once for the whole time axis,
+  from the members' inputs over time, and enters the tangent scan as an input. In reverse mode
+  that is one `(T B) x N` contraction after the reverse scan instead of an `N x N` accumulator
+  read and written at every step.
+
+Outside that rule (the finiteness check on, a member recorded, a subgraph in the cycle) the
+neuron's step gets the per-step rule (`step_vjp`, a `jax.checkpoint` of the step): it keeps the
+start state and the input, recomputes the step in reverse, and leaves the parameter sums to
 autodiff's scan.
 
 Forward-mode differentiation (`jax.jvp`, `jax.jacfwd`) of a `custom_vjp` is impossible, so where
@@ -337,3 +351,69 @@ def forward_mode(*trees) -> bool:
         return False
 
     return any(carries(a) for a in jax.tree.leaves(trees))
+
+
+def cycle_sequence(step, feedback, hoisted, unroll, dyn, hoist, carry0, ext):
+    """A cycle's scan with the rule above. Returns `(final carry, members' outputs over time)`.
+
+    - `step(dyn, hoist, carry, ext_t, z)`: one step of the cycle, `carry = (states,
+      feedback)`, returning `(carry, values_t)`; `z` (or None): per hoisted member, a value
+      added to its output (the entry point of its weights' tangent).
+    - `feedback(values_t)`: the back edges' values carried from one step's outputs.
+    - `hoisted(hoist, values, carry0, ext)`: every hoisted (stateless) member's output over the
+      whole time axis, from the members' outputs over time (its tangent with respect to `hoist`
+      is the weights' tangent at every step).
+    - `dyn`: the other members' arrays; `hoist`: the hoisted members' arrays; `ext`: the
+      inputs from outside the cycle over time, by member."""
+    return _cycle(step, feedback, hoisted, unroll, dyn, hoist, carry0, ext)
+
+
+def _cycle_forward(step, unroll, dyn, hoist, carry0, ext, keep):
+    def body(c, x):
+        new, values = step(dyn, hoist, c, x, None)
+        return new, ((values, c[0]) if keep else values)
+
+    T = jax.tree.leaves(ext)[0].shape[0]
+    outs = jax.eval_shape(body, carry0, _at(ext, 0))[1]
+    return _loop(body, carry0, ext, T, unroll, outs)
+
+
+@functools.partial(jax.custom_jvp, nondiff_argnums=(0, 1, 2, 3))
+def _cycle(step, feedback, hoisted, unroll, dyn, hoist, carry0, ext):
+    return _cycle_forward(step, unroll, dyn, hoist, carry0, ext, keep=False)
+
+
+@_cycle.defjvp
+def _cycle_jvp(step, feedback, hoisted, unroll, primals, tangents):
+    dyn, hoist, carry0, ext = primals
+    d_dyn, d_hoist, d_carry0, d_ext = tangents
+    final, (values, starts) = _cycle_forward(step, unroll, dyn, hoist, carry0, ext, keep=True)
+    # The hoisted members' weight tangents at every step, at once: dW x_t for all t.
+    _, d_z = jax.jvp(lambda h: hoisted(h, values, carry0, ext), (hoist,), (d_hoist,))
+    T = jax.tree.leaves(ext)[0].shape[0]
+    fb0 = carry0[1]
+
+    def tangent_step(i, primal, d_c, d_x, d_zt, d_dyn):
+        dyn, hoist, starts, values, ext, fb0 = primal
+        prev = feedback(_at(values, jnp.maximum(i - 1, 0)))
+        fb = jax.tree.map(lambda a0, a: jnp.where(i == 0, a0, a), fb0, prev)
+        zero = jax.tree.map(jnp.zeros_like, d_zt)
+
+        def f(d, c, x, z):
+            return step(d, hoist, c, x, z)
+
+        _, (d_new, d_vals) = jax.jvp(f, (dyn, (_at(starts, i), fb), _at(ext, i), zero),
+                                     (d_dyn, d_c, d_x, d_zt))
+        return d_new, d_vals
+
+    # Nothing of the step is saved but its arguments: reverse mode recomputes it.
+    tangent_step = jax.checkpoint(tangent_step, prevent_cse=False)
+    primal = (dyn, hoist, starts, values, ext, fb0)
+
+    def body(d_c, inp):
+        i, d_x, d_zt = inp
+        return tangent_step(i, primal, d_c, d_x, d_zt, d_dyn)
+
+    d_final, d_values = jax.lax.scan(body, d_carry0, (jnp.arange(T), d_ext, d_z),
+                                     unroll=unroll)
+    return (final, values), (d_final, d_values)

@@ -81,9 +81,14 @@ def _grads(graph, xs, state, wy, ws, neuron_params=True):
     return eqx.filter_grad(lambda args: loss(*args))((graph, xs, state))
 
 
-def _check(name, recurrent, neuron_params=True, **options):
+def _check(name, recurrent, neuron_params=True, cycle_rule=False, graph=None, **options):
+    """`cycle_rule`: with the finiteness check off (as in training), where a cycle runs under
+    the whole-cycle rule (`nirjax._reverse.cycle_sequence`). `graph`: another graph than
+    `_graph`'s (inputs, outputs and the neuron "n" of width N)."""
     with jax.enable_x64(True):
-        g = _graph(name, recurrent, **options)
+        g = _graph(name, recurrent, **options) if graph is None else graph
+        if cycle_rule:
+            g = g.with_execution(check_finite=False)
         key = jax.random.split(jax.random.PRNGKey(0), 4)
         xs = jax.random.bernoulli(key[0], 0.3, (B, T, N)).astype(jnp.float64)
         state = jax.vmap(lambda _: g.init_state())(jnp.arange(B))
@@ -287,3 +292,120 @@ def test_forward_mode_differentiation_works(recurrent):
         for fn in (f, f_rec):
             np.testing.assert_allclose(jax.jacfwd(fn)(xs), jax.grad(fn)(xs), rtol=1e-9,
                                        atol=1e-12)
+
+
+# The whole-cycle rule (`nirjax._reverse.cycle_sequence`): a cycle's neurons under the default
+# rule with the finiteness check off, as in training. The recurrent weights' gradient is taken
+# once over the whole time axis. Every neuron in the default suite (the options rotating),
+# the full product under -m slow.
+CYCLE = [(n, *c) for n in NEURONS for c in _COMBOS]
+CYCLE_FAST = [(n, *_COMBOS[(3 * i + 1) % 8]) for i, n in enumerate(NEURONS)]
+
+
+@pytest.fixture
+def rule_calls(monkeypatch):
+    """How often the whole-cycle rule ran (so a test cannot pass on the per-step path)."""
+    calls = []
+    inner = nirjax._reverse.cycle_sequence
+
+    def counted(*args, **kwargs):
+        calls.append(1)
+        return inner(*args, **kwargs)
+
+    monkeypatch.setattr(nirjax._reverse, "cycle_sequence", counted)
+    return calls
+
+
+@pytest.mark.parametrize("name,disc,reset,detach", CYCLE_FAST)
+def test_cycle_rule_equals_autodiff(name, disc, reset, detach, rule_calls):
+    _check(name, True, cycle_rule=True, discretization=disc, reset=reset, detach_reset=detach)
+    assert rule_calls
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name,disc,reset,detach", [c for c in CYCLE if c not in CYCLE_FAST])
+def test_cycle_rule_equals_autodiff_every_combination(name, disc, reset, detach, rule_calls):
+    _check(name, True, cycle_rule=True, discretization=disc, reset=reset, detach_reset=detach)
+    assert rule_calls
+
+
+@pytest.mark.parametrize("options", [
+    o if i in (0, 2) else pytest.param(o, marks=pytest.mark.slow)
+    for i, o in enumerate(SPIKE_OPTIONS)], ids=_ids)
+def test_cycle_rule_spike_options(options, rule_calls):
+    name = "CubaLIF" if "cuba_order" in options else "LIF"
+    _check(name, True, cycle_rule=True, **options)
+    assert rule_calls
+
+
+@pytest.mark.parametrize("name", ["LIF", pytest.param("CubaLIF", marks=pytest.mark.slow)])
+def test_cycle_rule_weights_only(name, rule_calls):
+    _check(name, True, neuron_params=False, cycle_rule=True)
+    assert rule_calls
+
+
+def _topology(kind):
+    """Cycles whose hoisted members sit elsewhere than `_graph`'s `n -> rec -> n`:
+
+    - "back_into_affine": `fc -> a -> n`, `n -> a` is the back edge, so the hoisted Affine `a`
+      (with a bias) sums an input from outside the cycle and the previous step's spikes;
+    - "three": `n -> r1 -> r2 -> n` through a Linear and a Scale, both hoisted;
+    - "two_neurons": `n -> r -> m -> n`, a second neuron inside the cycle."""
+    rng = np.random.default_rng(4)
+    nodes = {"in": nir.Input(np.array([N])),
+             "fc": nir.Affine(rng.normal(0, 1.0, (N, N)), rng.normal(0.2, 0.2, N)),
+             "n": random_node("LIF", N, rng, DT), "out": nir.Output(np.array([N]))}
+    nodes["n"].r = nodes["n"].r * 20.0  # enough drive to spike often
+    if kind == "back_into_affine":
+        nodes["a"] = nir.Affine(rng.normal(0, 0.5, (N, N)), rng.normal(0.1, 0.1, N))
+        edges = [("in", "fc"), ("fc", "a"), ("a", "n"), ("n", "a"), ("n", "out")]
+    elif kind == "three":
+        nodes["r1"] = nir.Linear(rng.normal(0, 0.5, (N, N)))
+        nodes["r2"] = nir.Scale(rng.normal(1.0, 0.3, N))
+        edges = [("in", "fc"), ("fc", "n"), ("n", "r1"), ("r1", "r2"), ("r2", "n"),
+                 ("n", "out")]
+    else:
+        nodes["r"] = nir.Linear(rng.normal(0, 0.5, (N, N)))
+        nodes["m"] = random_node("CubaLIF", N, rng, DT)
+        nodes["m"].r = nodes["m"].r * 20.0  # enough drive to spike
+        edges = [("in", "fc"), ("fc", "n"), ("n", "r"), ("r", "m"), ("m", "n"), ("n", "out")]
+    return nirjax.from_nir(nir.NIRGraph(nodes=nodes, edges=edges), dt=DT, dtype=jnp.float64)
+
+
+TOPOLOGIES = ("back_into_affine", "three", "two_neurons")
+
+
+@pytest.mark.parametrize("kind", TOPOLOGIES)
+def test_cycle_rule_topologies(kind, rule_calls):
+    with jax.enable_x64(True):
+        g = _topology(kind)
+    _check("LIF", True, cycle_rule=True, graph=g)
+    assert rule_calls
+
+
+@pytest.mark.parametrize("kind", (None, *TOPOLOGIES))
+def test_cycle_rule_forward_is_bit_identical(kind, rule_calls):
+    """The rule's forward pass is the per-step path's (finiteness check on), bit for bit."""
+    with jax.enable_x64(True):
+        g = _graph("CubaLIF", True) if kind is None else _topology(kind)
+        xs = jax.random.bernoulli(jax.random.PRNGKey(5), 0.3, (B, T, N)).astype(jnp.float64)
+        per_step = jax.vmap(g)(xs)
+        assert not rule_calls
+        rule = jax.vmap(g.with_execution(check_finite=False))(xs)
+        assert rule_calls
+        assert jnp.array_equal(per_step, rule)
+        assert jnp.sum(rule) > 0
+
+
+def test_cycle_rule_forward_mode(rule_calls):
+    """`jax.jacfwd` through the rule (a `custom_jvp`) agrees with reverse mode."""
+    with jax.enable_x64(True):
+        g = _graph("LIF", True).with_execution(check_finite=False)
+        xs = jax.random.bernoulli(jax.random.PRNGKey(7), 0.3, (T, N)).astype(jnp.float64)
+        w = jnp.arange(T * N, dtype=jnp.float64).reshape(T, N) / (T * N)
+
+        def f(x):
+            return jnp.sum(jax.vmap(g)(x[None]) * w)
+
+        np.testing.assert_allclose(jax.jacfwd(f)(xs), jax.grad(f)(xs), rtol=1e-9, atol=1e-12)
+        assert rule_calls
