@@ -6,6 +6,8 @@ assignment dumped (`--xla_dump_to`), and list every temporary buffer of at least
 `(T, B, N)` float32 array: the HLO value that produced it, its shape and its offset in XLA's
 preallocated temporary block. The peak (the block's size) is reported in those units, so the
 table says how many time-by-batch-by-neuron arrays each implementation keeps at once, and which.
+It also counts the kernels each time loop launches per step (`loop_kernels`), from the
+optimized HLO in the same dump.
 
     python benchmarks/memory_profile.py                     # N = 512
     python benchmarks/memory_profile.py --sizes 256 2048
@@ -68,6 +70,40 @@ def temp_buffers(dump: Path, unit: int) -> dict:
             "units": block / unit, "big_values": values}
 
 
+_NOT_KERNELS = {"parameter", "get-tuple-element", "tuple", "constant", "bitcast"}
+_INSTR = re.compile(r"^\s*(?:ROOT )?%\S+ = \S+(?: \S+)*? ([a-z][\w\-]*)\(")
+
+
+def loop_kernels(dump: Path, module: str | None) -> list[dict]:
+    """Every time loop (`while` with a trip count of at least 100) of the optimized `module`
+    (the one with the temporary block) in `dump`: its trip count and the kernels its body launches per step (every
+    instruction but parameters, tuples, constants and bitcasts; a fusion is one kernel). On a
+    CPU each kernel is dispatched (and split over the threads) once per step, so at small layer
+    sizes this count, not the arithmetic, sets the loop's cost."""
+    prefix = re.match(r"module_\d+", module or "")
+    files = list(dump.glob(f"{prefix.group(0)}.*after_optimizations.txt")) if prefix else []
+    if not files:
+        return []
+    text = files[0].read_text()
+    bodies = {}
+    for block in re.split(r"\n(?=%|ENTRY )", text):
+        head = block.split(" ", 1)[0].lstrip("%")
+        bodies[head] = block
+    loops = []
+    for m in re.finditer(r"= \S+(?: \S+)*? while\(.*?body=%([\w.\-]+)(.*)", text):
+        trip = re.search(r'"known_trip_count":\{"n":"(\d+)"', m.group(2))
+        if not trip or int(trip.group(1)) < 100:
+            continue
+        kinds: dict[str, int] = {}
+        for line in bodies.get(m.group(1), "").splitlines()[1:]:
+            op = _INSTR.match(line)
+            if op and op.group(1) not in _NOT_KERNELS:
+                kinds[op.group(1)] = kinds.get(op.group(1), 0) + 1
+        loops.append({"trip_count": int(trip.group(1)), "kernels_per_step": sum(kinds.values()),
+                      "kinds": kinds})
+    return loops
+
+
 def profile(label: str, fields: dict, n: int, timeout: float, layer: str = "lif") -> dict:
     case = {"n": n, "mode": "fwdbwd", "device": "cpu", "runs": 3, "layer": layer,
             "label": label, **fields}
@@ -85,8 +121,10 @@ def profile(label: str, fields: dict, n: int, timeout: float, layer: str = "lif"
             return {"label": label, "layer": layer, "n": n,
                     "error": f"exit {proc.returncode}: {tail}"}
         unit = lif_layer.BATCH * lif_layer.STEPS * n * 4
+        buffers = temp_buffers(Path(dump), unit)
         return {"label": label, "layer": layer, "n": n, "unit_mb": unit / 2**20,
-                "reported_temp_mb": result.get("temp_mb"), **temp_buffers(Path(dump), unit)}
+                "reported_temp_mb": result.get("temp_mb"), **buffers,
+                "time_loops": loop_kernels(Path(dump), buffers.get("module"))}
 
 
 def main(argv=None) -> int:
@@ -114,6 +152,9 @@ def main(argv=None) -> int:
               "big buffers:")
         for v in row["big_values"]:
             print(f"        {v['value']:45s} {v['shape']:24s} at {v['offset_mb']:7.1f} MB")
+        for loop in row["time_loops"]:
+            print(f"        time loop of {loop['trip_count']} steps: "
+                  f"{loop['kernels_per_step']} kernels per step {loop['kinds']}")
     doc = {"benchmark": "memory_profile",
            "command": "python benchmarks/memory_profile.py " + " ".join(argv or sys.argv[1:]),
            "when_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),

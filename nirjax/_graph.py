@@ -611,8 +611,9 @@ class Graph(Primitive):
             # The back edges' values over time: the start feedback, then each step's.
             later = self._feedback(values, keys)
             fb = {k: jnp.concatenate([carry0[1][k][None], later[k][:-1]]) for k in keys}
-            return {n: node(n, {}, hoist).apply_sequence(member_input(n, values, fb, ext),
-                                                         execution)
+            # In full precision, as the members' per-step matmuls run (`matmul_dtype` applies
+            # outside cycles only).
+            return {n: node(n, {}, hoist).apply_sequence(member_input(n, values, fb, ext))
                     for n in hoisted}
 
         return _reverse.cycle_sequence(step, feedback, hoisted_outputs, execution.unroll, dyn,

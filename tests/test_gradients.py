@@ -409,3 +409,13 @@ def test_cycle_rule_forward_mode(rule_calls):
 
         np.testing.assert_allclose(jax.jacfwd(f)(xs), jax.grad(f)(xs), rtol=1e-9, atol=1e-12)
         assert rule_calls
+
+
+def test_cycle_rule_with_bfloat16_matmuls_outside_the_cycle(rule_calls):
+    """`matmul_dtype="bfloat16"` applies outside cycles: the rule takes the recurrent weights'
+    gradient in full precision, as the cycle's per-step matmuls run, so it still equals
+    autodiff's."""
+    with jax.enable_x64(True):
+        g = _graph("LIF", True).with_execution(matmul_dtype="bfloat16")
+    _check("LIF", True, cycle_rule=True, graph=g)
+    assert rule_calls
