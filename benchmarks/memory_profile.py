@@ -76,8 +76,9 @@ _INSTR = re.compile(r"^\s*(?:ROOT )?%\S+ = \S+(?: \S+)*? ([a-z][\w\-]*)\(")
 
 def loop_kernels(dump: Path, module: str | None) -> list[dict]:
     """Every time loop (`while` with a trip count of at least 100) of the optimized `module`
-    (the one with the temporary block) in `dump`: its trip count and the kernels its body launches per step (every
-    instruction but parameters, tuples, constants and bitcasts; a fusion is one kernel). On a
+    (the one with the temporary block) in `dump`: its trip count and the kernels its body
+    launches per step (every instruction but parameters, tuples, constants and bitcasts; a
+    fusion is one kernel). On a
     CPU each kernel is dispatched (and split over the threads) once per step, so at small layer
     sizes this count, not the arithmetic, sets the loop's cost."""
     prefix = re.match(r"module_\d+", module or "")
