@@ -116,6 +116,7 @@ def _check(name, recurrent, neuron_params=True, cycle_rule=False, graph=None, **
         # RefractoryLIF's refractory clock only gates (a step function), so it has none, and
         # its recurrent input can arrive only while the neurons are refractory.
         gated = ("ref", "rec") if name == "RefractoryLIF" else ()
+        gated = gated + ("['dl'].delay",)  # a delay of whole steps has no gradient
         if not neuron_params:
             gated = gated + ("nodes['n']",)
         assert [z for z in zero if not any(g in z for g in gated)] == [], zero
@@ -350,7 +351,8 @@ def _topology(kind):
     - "back_into_affine": `fc -> a -> n`, `n -> a` is the back edge, so the hoisted Affine `a`
       (with a bias) sums an input from outside the cycle and the previous step's spikes;
     - "three": `n -> r1 -> r2 -> n` through a Linear and a Scale, both hoisted;
-    - "two_neurons": `n -> r -> m -> n`, a second neuron inside the cycle."""
+    - "two_neurons": `n -> r -> m -> n`, a second neuron inside the cycle;
+    - "delay": `n -> dl -> r -> n`, a stateful member that is not a neuron (a two-step Delay)."""
     rng = np.random.default_rng(4)
     nodes = {"in": nir.Input(np.array([N])),
              "fc": nir.Affine(rng.normal(0, 1.0, (N, N)), rng.normal(0.2, 0.2, N)),
@@ -364,6 +366,10 @@ def _topology(kind):
         nodes["r2"] = nir.Scale(rng.normal(1.0, 0.3, N))
         edges = [("in", "fc"), ("fc", "n"), ("n", "r1"), ("r1", "r2"), ("r2", "n"),
                  ("n", "out")]
+    elif kind == "delay":
+        nodes["dl"] = nir.Delay(np.full(N, 2 * DT))
+        nodes["r"] = nir.Linear(rng.normal(0, 0.5, (N, N)))
+        edges = [("in", "fc"), ("fc", "n"), ("n", "dl"), ("dl", "r"), ("r", "n"), ("n", "out")]
     else:
         nodes["r"] = nir.Linear(rng.normal(0, 0.5, (N, N)))
         nodes["m"] = random_node("CubaLIF", N, rng, DT)
@@ -372,7 +378,7 @@ def _topology(kind):
     return nirjax.from_nir(nir.NIRGraph(nodes=nodes, edges=edges), dt=DT, dtype=jnp.float64)
 
 
-TOPOLOGIES = ("back_into_affine", "three", "two_neurons")
+TOPOLOGIES = ("back_into_affine", "three", "two_neurons", "delay")
 
 
 @pytest.mark.parametrize("kind", TOPOLOGIES)
@@ -419,3 +425,22 @@ def test_cycle_rule_with_bfloat16_matmuls_outside_the_cycle(rule_calls):
         g = _graph("LIF", True).with_execution(matmul_dtype="bfloat16")
     _check("LIF", True, cycle_rule=True, graph=g)
     assert rule_calls
+
+
+@pytest.mark.parametrize("execution", ({"checkpoint": 7}, {"unroll": 4}), ids=str)
+def test_cycle_rule_with_checkpoint_and_unroll(execution, rule_calls):
+    """The rule inside gradient checkpointing's chunk scan, and with unrolled loops."""
+    with jax.enable_x64(True):
+        g = _graph("LIF", True).with_execution(check_finite=False)
+        xs = jax.random.bernoulli(jax.random.PRNGKey(3), 0.3, (T, N)).astype(jnp.float64)
+
+        def grad(graph):
+            w = jnp.arange(T, dtype=jnp.float64)[:, None]
+            return eqx.filter_grad(lambda m: jnp.sum(m(xs) * w))(graph)
+
+        ref = grad(g.with_options(gradient="autodiff"))
+        got = grad(g.with_execution(**execution))
+        assert rule_calls
+        assert jnp.abs(got.nodes["rec"].weight).max() > 0
+        for a, b in zip(jax.tree.leaves(got), jax.tree.leaves(ref), strict=True):
+            np.testing.assert_allclose(a, b, rtol=1e-9, atol=1e-12)
