@@ -34,6 +34,7 @@ from ._execution import (
     checking,
     collecting,
     current_check,
+    defer,
     raise_pending,
     scan,
 )
@@ -513,8 +514,11 @@ class Graph(Primitive):
 
         carry0 = ({n: state["nodes"][n] for n in members}, {k: state["feedback"][k] for k in keys})
         if self._cycle_rule(members, own, execution, (carry0, external)):
-            (states, fb), values = self._run_cycle_rule(members, keys, carry0, external,
-                                                        execution)
+            (states, fb), values, bad = self._run_cycle_rule(members, keys, carry0, external,
+                                                             execution)
+            check = current_check()
+            if execution.check_finite and check is not None:  # as `scan` watches the carry
+                states, fb = defer((states, fb), bad, check, check.label + " state")
             new_nodes.update(states)
             feedback.update(fb)
             seqs.update(values)
@@ -553,17 +557,15 @@ class Graph(Primitive):
     def _cycle_rule(self, members, own, execution, carry_and_inputs) -> bool:
         """Whether a cycle runs under the whole-cycle rule (`nirjax._reverse.cycle_sequence`):
         its neurons under `gradient="custom"`, every member's arrays, state and input floating
-        point, no subgraph among the members, none of them recorded, an input from outside
-        the cycle, and the finiteness check off (as in training); otherwise the per-step rule
-        runs."""
+        point, no subgraph among the members, none of them recorded, and an input from outside
+        the cycle; otherwise the per-step rule runs."""
         from . import _reverse
         from .primitives._neuron import Neuron
 
         nodes = [self.nodes[n] for n in members]
         neurons = [m for m in nodes if isinstance(m, Neuron)]
         return (
-            not execution.check_finite
-            and bool(neurons)
+            bool(neurons)
             and all(m.options.gradient == "custom" for m in neurons)
             and not any(isinstance(m, Graph) for m in nodes)
             and all(_reverse._split(m) is not None for m in nodes)
@@ -616,8 +618,9 @@ class Graph(Primitive):
             return {n: node(n, {}, hoist).apply_sequence(member_input(n, values, fb, ext))
                     for n in hoisted}
 
+        watch = all_finite if execution.check_finite and current_check() is not None else None
         return _reverse.cycle_sequence(step, feedback, hoisted_outputs, execution.unroll, dyn,
-                                       hoist, carry0, external)
+                                       hoist, carry0, external, watch)
 
     def run_sequence(self, state, xs, record=False, execution=None):
         if not isinstance(xs, Mapping):

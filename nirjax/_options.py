@@ -63,8 +63,8 @@ class Options:
     - `gradient`: how the reverse pass of a neuron's scan is computed. `"custom"` (default): the
       rule of `nirjax._reverse`, derived from the neuron's own step (keeps only the state at
       the start of each step, recomputes spike and surrogate in reverse, sums the parameter
-      gradients once per sequence; inside a cycle, with `check_finite=False`, one rule for the
-      whole cycle that takes the recurrent weights' gradient once over the time axis);
+      gradients once per sequence; inside a cycle one rule for the whole cycle, which takes
+      the recurrent weights' gradient once over the time axis);
       `"autodiff"`: plain autodiff of the scan (for checking). Both give the same gradients
       up to float rounding; the forward pass is identical.
     - `delay_rounding`: if True, a Delay that is not a whole number of steps is rounded to the

@@ -42,8 +42,9 @@ gets one rule (`cycle_sequence`, a `jax.custom_jvp`, so forward mode works as we
   that is one `(T B) x N` contraction after the reverse scan instead of an `N x N` accumulator
   read and written at every step.
 
-Outside that rule (the finiteness check on, a member recorded, a subgraph in the cycle) the
-neuron's step gets the per-step rule (`step_vjp`, a `jax.checkpoint` of the step): it keeps the
+Under the finiteness check the forward loop also watches the cycle's state (the first step at
+which it went non-finite). Where a member is recorded or is a subgraph the neuron's step gets
+the per-step rule (`step_vjp`, a `jax.checkpoint` of the step): it keeps the
 start state and the input, recomputes the step in reverse, and leaves the parameter sums to
 autodiff's scan.
 
@@ -353,8 +354,10 @@ def forward_mode(*trees) -> bool:
     return any(carries(a) for a in jax.tree.leaves(trees))
 
 
-def cycle_sequence(step, feedback, hoisted, unroll, dyn, hoist, carry0, ext):
-    """A cycle's scan with the rule above. Returns `(final carry, members' outputs over time)`.
+def cycle_sequence(step, feedback, hoisted, unroll, dyn, hoist, carry0, ext, watch=None):
+    """A cycle's scan with the rule above. Returns `(final carry, members' outputs over time,
+    first step)`: with `watch` (a function of the carry returning a scalar bool, e.g.
+    `all_finite`), the first step whose new carry it rejects, -1 if none (and -1 without it).
 
     - `step(dyn, hoist, carry, ext_t, z)`: one step of the cycle, `carry = (states,
       feedback)`, returning `(carry, values_t)`; `z` (or None): per hoisted member, a value
@@ -365,29 +368,35 @@ def cycle_sequence(step, feedback, hoisted, unroll, dyn, hoist, carry0, ext):
       is the weights' tangent at every step).
     - `dyn`: the other members' arrays; `hoist`: the hoisted members' arrays; `ext`: the
       inputs from outside the cycle over time, by member."""
-    return _cycle(step, feedback, hoisted, unroll, dyn, hoist, carry0, ext)
+    return _cycle(step, feedback, hoisted, unroll, watch, dyn, hoist, carry0, ext)
 
 
-def _cycle_forward(step, unroll, dyn, hoist, carry0, ext, keep):
+def _cycle_forward(step, unroll, watch, dyn, hoist, carry0, ext, keep):
     def body(c, x):
+        c, bad, t = c
         new, values = step(dyn, hoist, c, x, None)
-        return new, ((values, c[0]) if keep else values)
+        if watch is not None:
+            bad = jnp.where((bad < 0) & ~watch(new), t, bad)
+        return (new, bad, t + 1), ((values, c[0]) if keep else values)
 
     T = jax.tree.leaves(ext)[0].shape[0]
-    outs = jax.eval_shape(body, carry0, _at(ext, 0))[1]
-    return _loop(body, carry0, ext, T, unroll, outs)
+    start = (carry0, jnp.int32(-1), jnp.int32(0))
+    outs = jax.eval_shape(body, start, _at(ext, 0))[1]
+    (final, bad, _), outs = _loop(body, start, ext, T, unroll, outs)
+    return final, outs, bad
 
 
-@functools.partial(jax.custom_jvp, nondiff_argnums=(0, 1, 2, 3))
-def _cycle(step, feedback, hoisted, unroll, dyn, hoist, carry0, ext):
-    return _cycle_forward(step, unroll, dyn, hoist, carry0, ext, keep=False)
+@functools.partial(jax.custom_jvp, nondiff_argnums=(0, 1, 2, 3, 4))
+def _cycle(step, feedback, hoisted, unroll, watch, dyn, hoist, carry0, ext):
+    return _cycle_forward(step, unroll, watch, dyn, hoist, carry0, ext, keep=False)
 
 
 @_cycle.defjvp
-def _cycle_jvp(step, feedback, hoisted, unroll, primals, tangents):
+def _cycle_jvp(step, feedback, hoisted, unroll, watch, primals, tangents):
     dyn, hoist, carry0, ext = primals
     d_dyn, d_hoist, d_carry0, d_ext = tangents
-    final, (values, starts) = _cycle_forward(step, unroll, dyn, hoist, carry0, ext, keep=True)
+    final, (values, starts), bad = _cycle_forward(step, unroll, watch, dyn, hoist, carry0, ext,
+                                                  keep=True)
     # The hoisted members' weight tangents at every step, at once: dW x_t for all t.
     _, d_z = jax.jvp(lambda h: hoisted(h, values, carry0, ext), (hoist,), (d_hoist,))
     T = jax.tree.leaves(ext)[0].shape[0]
@@ -416,4 +425,5 @@ def _cycle_jvp(step, feedback, hoisted, unroll, primals, tangents):
 
     d_final, d_values = jax.lax.scan(body, d_carry0, (jnp.arange(T), d_ext, d_z),
                                      unroll=unroll)
-    return (final, values), (d_final, d_values)
+    no_tangent = np.zeros((), dtype=jax.dtypes.float0)  # the step index has none
+    return (final, values, bad), (d_final, d_values, no_tangent)

@@ -9,6 +9,8 @@ run's).
 
 from __future__ import annotations
 
+import re
+
 import equinox as eqx
 import jax
 import jax.numpy as jnp
@@ -110,3 +112,34 @@ def test_no_copy_of_the_sequences():
     # conditional after the reverse pass); threading the sequences through the conditional
     # cost more than two such arrays.
     assert extra <= 1.05 * unit, f"the check costs {extra / unit:.2f} (T, B, N) arrays"
+
+
+def _diverging_cycle(gradient):
+    # in -> fc -> lif <-> sc: once the LIF spikes, the Scale feeds back 3e38 and its input
+    # overflows to inf; under the subtractive reset the state stays inf while every output
+    # (spikes, the Scale's 3e38) is finite, so only the watch on the cycle's state can tell.
+    n = 3
+    nodes = {"in": nir.Input(input_type={"input": np.array([n])}),
+             "fc": nir.Affine(weight=np.eye(n, dtype=np.float32), bias=np.zeros(n, np.float32)),
+             "lif": nir.LIF(tau=np.full(n, 0.02), r=np.full(n, 200.0), v_leak=np.zeros(n),
+                            v_threshold=np.ones(n), v_reset=np.zeros(n)),
+             "sc": nir.Scale(scale=np.array([1.0, 3e38, 1.0], np.float32)),
+             "out": nir.Output(output_type={"output": np.array([n])})}
+    edges = [("in", "fc"), ("fc", "lif"), ("lif", "sc"), ("sc", "lif"), ("lif", "out")]
+    return nirjax.from_nir(nir.NIRGraph(nodes=nodes, edges=edges), dt=DT, reset="subtract",
+                           gradient=gradient)
+
+
+@pytest.mark.parametrize("how", ["call", "value_and_grad"])
+def test_a_cycle_state_going_non_finite_is_named_with_its_step(how):
+    """The same error (the cycle, its state, the step) under the whole-cycle rule
+    (`gradient="custom"`) and the per-step path (`"autodiff"`)."""
+    x = np.zeros((12, 3), np.float32)
+    x[4, 1] = 1.0  # one spike of neuron 1 at step 4; the overflow follows at step 5
+    messages = []
+    for gradient in ("custom", "autodiff"):
+        with pytest.raises(RuntimeError, match=r"the cycle through nodes \['lif', 'sc'\] state "
+                                               r"became NaN or inf at step 5\b") as err:
+            jax.block_until_ready(RUNS[how](_diverging_cycle(gradient), x))
+        messages.append(re.findall(r"the cycle through .*", str(err.value)))
+    assert messages[0] == messages[1] and len(messages[0]) == 1

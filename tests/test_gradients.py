@@ -60,10 +60,11 @@ def _graph(name, recurrent, **options):
                            **options)
 
 
-def _grads(graph, xs, state, wy, ws, neuron_params=True):
+def _grads(graph, xs, state, wy, ws, neuron_params=True, record=()):
     """Gradients w.r.t. the graph, the input and the initial state. With `neuron_params=False`
     the neuron's parameters are constants (`stop_gradient`), as when only the weights are
-    trained: the reverse pass then keeps only each step's integrated state."""
+    trained: the reverse pass then keeps only each step's integrated state. `record`: nodes
+    to trace (a recorded cycle member runs the per-step rule)."""
 
     def loss(g, xs, state):
         if not neuron_params:
@@ -71,7 +72,7 @@ def _grads(graph, xs, state, wy, ws, neuron_params=True):
                             replace_fn=lambda n: jax.tree.map(jax.lax.stop_gradient, n))
 
         def one(x, s):
-            r = g.run(x, state=s)
+            r = g.run(x, state=s, record=record)
             total = jnp.sum(r.output * wy)
             for k, v in r.state["nodes"]["n"].items():
                 total = total + jnp.sum(v * ws[k])
@@ -81,14 +82,17 @@ def _grads(graph, xs, state, wy, ws, neuron_params=True):
     return eqx.filter_grad(lambda args: loss(*args))((graph, xs, state))
 
 
-def _check(name, recurrent, neuron_params=True, cycle_rule=False, graph=None, **options):
-    """`cycle_rule`: with the finiteness check off (as in training), where a cycle runs under
-    the whole-cycle rule (`nirjax._reverse.cycle_sequence`). `graph`: another graph than
+def _check(name, recurrent, neuron_params=True, cycle_rule=False, graph=None, checked=False,
+           **options):
+    """`cycle_rule`: a cycle runs under the whole-cycle rule (`nirjax._reverse.cycle_sequence`),
+    with the finiteness check off as in training (on with `checked`); otherwise the neuron "n"
+    is recorded, so a cycle runs the per-step rule (`step_vjp`). `graph`: another graph than
     `_graph`'s (inputs, outputs and the neuron "n" of width N)."""
     with jax.enable_x64(True):
         g = _graph(name, recurrent, **options) if graph is None else graph
         if cycle_rule:
-            g = g.with_execution(check_finite=False)
+            g = g.with_execution(check_finite=checked)
+        record = () if cycle_rule or not recurrent else ("n",)
         key = jax.random.split(jax.random.PRNGKey(0), 4)
         xs = jax.random.bernoulli(key[0], 0.3, (B, T, N)).astype(jnp.float64)
         state = jax.vmap(lambda _: g.init_state())(jnp.arange(B))
@@ -99,7 +103,8 @@ def _check(name, recurrent, neuron_params=True, cycle_rule=False, graph=None, **
             for k in var}
         wy = jax.random.normal(key[2], (T, N), jnp.float64)
         ws = {k: jax.random.normal(key[3], (N,), jnp.float64) for k in var}
-        custom = _grads(g.with_options(gradient="custom"), xs, state, wy, ws, neuron_params)
+        custom = _grads(g.with_options(gradient="custom"), xs, state, wy, ws, neuron_params,
+                        record)
         plain = _grads(g.with_options(gradient="autodiff"), xs, state, wy, ws, neuron_params)
         leaves_c = jax.tree.leaves_with_path(custom)
         leaves_p = jax.tree.leaves(plain)
@@ -136,8 +141,9 @@ FULL = [c for c in itertools.product(NEURONS, DISCRETIZATIONS, (False, True), RE
 
 
 @pytest.mark.parametrize("name,disc,recurrent,reset,detach", FAST)
-def test_custom_gradient_equals_autodiff(name, disc, recurrent, reset, detach):
+def test_custom_gradient_equals_autodiff(name, disc, recurrent, reset, detach, rule_calls):
     _check(name, recurrent, discretization=disc, reset=reset, detach_reset=detach)
+    assert not rule_calls  # a cycle here runs the per-step rule (its neuron is recorded)
 
 
 @pytest.mark.slow
@@ -296,7 +302,7 @@ def test_forward_mode_differentiation_works(recurrent):
 
 
 # The whole-cycle rule (`nirjax._reverse.cycle_sequence`): a cycle's neurons under the default
-# rule with the finiteness check off, as in training. The recurrent weights' gradient is taken
+# rule (here with the finiteness check off, as in training; one case with it on). The recurrent weights' gradient is taken
 # once over the whole time axis. Every neuron in the default suite (the options rotating),
 # the full product under -m slow.
 CYCLE = [(n, *c) for n in NEURONS for c in _COMBOS]
@@ -391,15 +397,18 @@ def test_cycle_rule_topologies(kind, rule_calls):
 
 @pytest.mark.parametrize("kind", (None, *TOPOLOGIES))
 def test_cycle_rule_forward_is_bit_identical(kind, rule_calls):
-    """The rule's forward pass is the per-step path's (finiteness check on), bit for bit."""
+    """The rule's forward pass (finiteness check on and off) is the per-step path's (a recorded
+    member) and plain autodiff's scan, bit for bit."""
     with jax.enable_x64(True):
         g = _graph("CubaLIF", True) if kind is None else _topology(kind)
         xs = jax.random.bernoulli(jax.random.PRNGKey(5), 0.3, (B, T, N)).astype(jnp.float64)
-        per_step = jax.vmap(g)(xs)
+        per_step = jax.vmap(lambda x: g.run(x, record=["n"]).output)(xs)
+        plain = jax.vmap(g.with_options(gradient="autodiff"))(xs)
         assert not rule_calls
-        rule = jax.vmap(g.with_execution(check_finite=False))(xs)
-        assert rule_calls
-        assert jnp.array_equal(per_step, rule)
+        for checked in (True, False):
+            rule = jax.vmap(g.with_execution(check_finite=checked))(xs)
+            assert jnp.array_equal(per_step, rule) and jnp.array_equal(plain, rule)
+        assert len(rule_calls) == 2
         assert jnp.sum(rule) > 0
 
 
@@ -444,3 +453,9 @@ def test_cycle_rule_with_checkpoint_and_unroll(execution, rule_calls):
         assert jnp.abs(got.nodes["rec"].weight).max() > 0
         for a, b in zip(jax.tree.leaves(got), jax.tree.leaves(ref), strict=True):
             np.testing.assert_allclose(a, b, rtol=1e-9, atol=1e-12)
+
+
+def test_cycle_rule_under_the_finiteness_check(rule_calls):
+    """With the check on (the default outside training) the rule runs too, watching the state."""
+    _check("CubaLIF", True, cycle_rule=True, checked=True)
+    assert rule_calls
