@@ -21,6 +21,7 @@ import argparse
 import json
 import os
 import re
+import shlex
 import subprocess
 import sys
 import tempfile
@@ -157,7 +158,7 @@ def main(argv=None) -> int:
             print(f"        time loop of {loop['trip_count']} steps: "
                   f"{loop['kernels_per_step']} kernels per step {loop['kinds']}")
     doc = {"benchmark": "memory_profile",
-           "command": "python benchmarks/memory_profile.py " + " ".join(argv or sys.argv[1:]),
+           "command": "python benchmarks/memory_profile.py " + shlex.join(argv or sys.argv[1:]),
            "when_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
            "batch": lif_layer.BATCH, "steps": lif_layer.STEPS, "results": rows}
     lif_layer._atomic_write_json(Path(args.out), doc)

@@ -512,12 +512,34 @@ class Graph(Primitive):
             if outside:
                 external[n] = self._gather(n, seqs, None, outside)
 
+        def member_input(n, values, fb, ext):
+            """Member n's input: from outside the cycle (`ext`), plus the members before it at
+            this step (`values`) and the back edges (`fb`)."""
+            terms = [ext[n]] if n in ext else []
+            inside_edges = [e for e in self.plan.incoming[n] if e.src in inside]
+            if inside_edges:
+                terms.append(self._gather(n, values, fb, inside_edges))
+            return terms[0] if len(terms) == 1 else jax.tree.map(jnp.add, *terms)
+
+        def member_step(nodes, carry, ext_t, z=None):
+            """One step of every member in order; `z` (or None): per member, a value added to
+            its output (the whole-cycle rule's entry point for the hoisted weights' tangent)."""
+            states, fb = carry
+            values, new_states = {}, {}
+            for n in members:
+                inp = member_input(n, values, fb, ext_t)
+                new_states[n], values[n] = nodes[n].step(states[n], inp)
+                if z is not None and n in z:
+                    values[n] = values[n] + z[n]
+            return (new_states, self._feedback(values, keys)), values
+
         carry0 = ({n: state["nodes"][n] for n in members}, {k: state["feedback"][k] for k in keys})
-        if self._cycle_rule(members, own, execution, (carry0, external)):
-            (states, fb), values, bad = self._run_cycle_rule(members, keys, carry0, external,
-                                                             execution)
-            check = current_check()
-            if execution.check_finite and check is not None:  # as `scan` watches the carry
+        if self._cycle_rule(members, own, carry0, external):
+            check = current_check() if execution.check_finite else None
+            (states, fb), values, bad = self._run_cycle_rule(
+                members, keys, carry0, external, execution, member_step, member_input,
+                watch=all_finite if check is not None else None)
+            if check is not None:  # as `scan` watches the carry
                 states, fb = defer((states, fb), bad, check, check.label + " state")
             new_nodes.update(states)
             feedback.update(fb)
@@ -526,27 +548,11 @@ class Graph(Primitive):
 
         def body(carry, ext_t):
             with collecting() as pending:  # checks traced inside the step stay inside it
-                out = step(carry, ext_t)
+                carry, values = member_step(self.nodes, carry, ext_t)
+                obs = {n: {"output": values[n], **node_obs(self.nodes[n], carry[0][n])}
+                       for n in members if n in own}
+                out = carry, (values, obs)
             return raise_pending(pending, out)
-
-        def step(carry, ext_t):
-            states, fb = carry
-            values, new_states = {}, {}
-            for n in members:
-                node = self.nodes[n]
-                terms = [ext_t[n]] if n in ext_t else []
-                inside_edges = [e for e in self.plan.incoming[n] if e.src in inside]
-                if inside_edges:
-                    terms.append(self._gather(n, values, fb, inside_edges))
-                inp = terms[0] if len(terms) == 1 else jax.tree.map(jnp.add, *terms)
-                new_states[n], values[n] = node.step(states[n], inp)
-            new_fb = self._feedback(values, keys)
-            obs = {
-                n: {"output": values[n], **node_obs(self.nodes[n], new_states[n])}
-                for n in members
-                if n in own
-            }
-            return (new_states, new_fb), (values, obs)
 
         (states, fb), (values, obs) = scan(body, carry0, external, execution)
         new_nodes.update(states)
@@ -554,7 +560,7 @@ class Graph(Primitive):
         seqs.update(values)
         traces.update(obs)
 
-    def _cycle_rule(self, members, own, execution, carry_and_inputs) -> bool:
+    def _cycle_rule(self, members, own, carry0, external) -> bool:
         """Whether a cycle runs under the whole-cycle rule (`nirjax._reverse.cycle_sequence`):
         its neurons under `gradient="custom"`, every member's arrays, state and input floating
         point, no subgraph among the members, none of them recorded, and an input from outside
@@ -570,55 +576,40 @@ class Graph(Primitive):
             and not any(isinstance(m, Graph) for m in nodes)
             and all(_reverse._split(m) is not None for m in nodes)
             and not set(members) & set(own)
-            and bool(jax.tree.leaves(carry_and_inputs[1]))
+            and bool(jax.tree.leaves(external))
             and all(jnp.issubdtype(jnp.result_type(a), jnp.inexact)
-                    for a in jax.tree.leaves(carry_and_inputs))
+                    for a in jax.tree.leaves((carry0, external)))
         )
 
-    def _run_cycle_rule(self, members, keys, carry0, external, execution):
+    def _run_cycle_rule(self, members, keys, carry0, external, execution, member_step,
+                        member_input, watch):
         """The cycle under the whole-cycle rule: the stateless members' arrays (the recurrent
         weights) are hoisted, their tangent taken over the whole time axis at once."""
         from . import _reverse
 
-        inside = set(members)
         split = {n: eqx.partition(self.nodes[n], eqx.is_array) for n in members}
         hoisted = [n for n in members if not self.nodes[n].stateful]
         dyn = {n: split[n][0] for n in members if n not in hoisted}
         hoist = {n: split[n][0] for n in hoisted}
 
-        def node(n, dyn, hoist):
-            return eqx.combine(hoist[n] if n in hoist else dyn[n], split[n][1])
-
-        def member_input(n, values, fb, ext):
-            terms = [ext[n]] if n in ext else []
-            inside_edges = [e for e in self.plan.incoming[n] if e.src in inside]
-            if inside_edges:
-                terms.append(self._gather(n, values, fb, inside_edges))
-            return terms[0] if len(terms) == 1 else jax.tree.map(jnp.add, *terms)
+        def nodes(arrays):
+            return {n: eqx.combine(arrays[n], split[n][1]) for n in arrays}
 
         def step(dyn, hoist, carry, ext_t, z):
-            states, fb = carry
-            values, new_states = {}, {}
-            for n in members:
-                inp = member_input(n, values, fb, ext_t)
-                new_states[n], values[n] = node(n, dyn, hoist).step(states[n], inp)
-                if z is not None and n in z:
-                    values[n] = values[n] + z[n]
-            return (new_states, self._feedback(values, keys)), values
+            return member_step(nodes({**dyn, **hoist}), carry, ext_t, z)
 
         def feedback(values):
             return self._feedback(values, keys)
 
         def hoisted_outputs(hoist, values, carry0, ext):
             # The back edges' values over time: the start feedback, then each step's.
-            later = self._feedback(values, keys)
+            later = feedback(values)
             fb = {k: jnp.concatenate([carry0[1][k][None], later[k][:-1]]) for k in keys}
             # In full precision, as the members' per-step matmuls run (`matmul_dtype` applies
             # outside cycles only).
-            return {n: node(n, {}, hoist).apply_sequence(member_input(n, values, fb, ext))
-                    for n in hoisted}
+            return {n: node.apply_sequence(member_input(n, values, fb, ext))
+                    for n, node in nodes(hoist).items()}
 
-        watch = all_finite if execution.check_finite and current_check() is not None else None
         return _reverse.cycle_sequence(step, feedback, hoisted_outputs, execution.unroll, dyn,
                                        hoist, carry0, external, watch)
 
